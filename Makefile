@@ -1,0 +1,40 @@
+# Lockstep: two commands set everything up on a fresh Debian machine:
+#   make iso    build the installer ISO from recipes/lockstep.yaml
+#   make test   run every test (unit tests, then QEMU boot tests of the ISO)
+
+SHELL    := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO       ?= go
+RECIPE   ?= recipes/lockstep.yaml
+VERSION  := $(shell sed -n 's/^version: *//p' $(RECIPE))
+NAME     := $(shell sed -n 's/^name: *//p' $(RECIPE))
+ISO      ?= out/$(NAME)-$(VERSION).iso
+TESTLOGS ?= out/test-logs
+
+.PHONY: all iso test unit boot-test bench bench-iso deps clean
+
+all: iso
+
+deps:
+	@ci/deps.sh
+
+iso: deps
+	@$(GO) run ./cmd/lockstep-build iso -recipe $(RECIPE) -o $(ISO)
+
+unit: deps
+	$(GO) vet ./...
+	$(GO) test ./...
+
+# The boot tests need the ISO; `iso` rebuilds it (downloads are cached in ~/.cache/lockstep).
+test: iso
+	$(GO) vet ./...
+	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) \
+	  $(GO) test -timeout 50m -parallel 2 ./...
+
+bench: bench-iso
+
+bench-iso: iso
+	ci/bench/iso.sh $(ISO)
+
+clean:
+	rm -rf out

@@ -1,0 +1,136 @@
+// Package boot holds the QEMU boot tests of the installer ISO. They need the
+// built ISO (LOCKSTEP_ISO, set by `make test`) and QEMU; all run under TCG.
+package boot
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockstep-ft/lockstep/internal/qemu"
+)
+
+const readyLine = "LOCKSTEP INSTALLER READY"
+
+func isoPath(t *testing.T) string {
+	p := os.Getenv("LOCKSTEP_ISO")
+	if p == "" {
+		t.Skip("LOCKSTEP_ISO is not set: run `make test`, which builds the ISO and sets it")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("LOCKSTEP_ISO=%s: %v", p, err)
+	}
+	return p
+}
+
+// boot starts a VM, waits for the ready line and returns the console output.
+func boot(t *testing.T, fw qemu.Firmware, args ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	fwArgs, err := qemu.FirmwareArgs(fw, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append([]string{"-accel", "tcg", "-m", "1536", "-smp", "1"}, fwArgs...)
+	all = append(all, args...)
+	logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
+	if logDir == "" {
+		logDir = dir
+	}
+	os.MkdirAll(logDir, 0o755)
+	logPath := filepath.Join(logDir, strings.ReplaceAll(t.Name(), "/", "_")+".serial.log")
+	vm, err := qemu.Start("", all, logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	if err := vm.WaitFor(ctx, readyLine); err != nil {
+		out := vm.Output()
+		if len(out) > 6000 {
+			out = out[len(out)-6000:]
+		}
+		t.Fatalf("%v\n--- serial console (tail; full log %s) ---\n%s", err, logPath, out)
+	}
+	return vm.Output()
+}
+
+// TestBootsFourWays boots the ISO with no keystroke as a CD and as a raw USB
+// stick, on SeaBIOS and on OVMF, and reads the ready line on ttyS0: the default
+// menu entry must put the installer on the serial console.
+func TestBootsFourWays(t *testing.T) {
+	iso := isoPath(t)
+	cd := []string{"-drive", "file=" + iso + ",media=cdrom,readonly=on,if=none,id=cd", "-device", "ide-cd,drive=cd,bootindex=0"}
+	usb := []string{"-drive", "file=" + iso + ",format=raw,readonly=on,if=none,id=stick", "-device", "qemu-xhci", "-device", "usb-storage,drive=stick,bootindex=0"}
+	cases := []struct {
+		name string
+		fw   qemu.Firmware
+		args []string
+	}{
+		{"seabios-cd", qemu.SeaBIOS, cd},
+		{"ovmf-cd", qemu.OVMF, cd},
+		{"seabios-usb", qemu.SeaBIOS, usb},
+		{"ovmf-usb", qemu.OVMF, usb},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			out := boot(t, c.fw, c.args...)
+			if !strings.Contains(out, "Install medium: /dev/") {
+				t.Errorf("the installer did not report its install medium:\n%s", tail(out))
+			}
+		})
+	}
+}
+
+// TestColdplugFindsDisksAndNICs gives the VM one disk on each common
+// controller and two NIC models; the installer must list them all, which
+// needs coldplug to load virtio, ahci, nvme and e1000 from modules.alias.
+func TestColdplugFindsDisksAndNICs(t *testing.T) {
+	iso := isoPath(t)
+	dir := t.TempDir()
+	var args []string
+	for _, d := range []string{"virtio", "ahci", "nvme"} {
+		p := filepath.Join(dir, d+".img")
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, 1<<30); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-drive", "file="+p+",format=raw,if=none,id="+d)
+	}
+	args = append(args,
+		"-machine", "q35",
+		"-drive", "file="+iso+",media=cdrom,readonly=on,if=none,id=cd", "-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0",
+		"-device", "virtio-blk-pci,drive=virtio",
+		"-device", "ide-hd,drive=ahci,bus=ide.1",
+		"-device", "nvme,drive=nvme,serial=LOCKSTEPNVME",
+		"-netdev", "user,id=n0,restrict=on", "-device", "e1000,netdev=n0",
+		"-netdev", "user,id=n1,restrict=on", "-device", "virtio-net-pci,netdev=n1",
+	)
+	out := boot(t, qemu.SeaBIOS, args...)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`vda\s+1\.0 GiB\s+virtio_blk`),
+		regexp.MustCompile(`sda\s+1\.0 GiB\s+ahci`),
+		regexp.MustCompile(`nvme0n1\s+1\.0 GiB\s+nvme\b.*LOCKSTEPNVME`),
+		regexp.MustCompile(`\s+[0-9a-f:]{17}\s+e1000\b`),
+		regexp.MustCompile(`\s+[0-9a-f:]{17}\s+virtio_net\b`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("installer listing lacks %s:\n%s", want, tail(out))
+		}
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return s[len(s)-4000:]
+	}
+	return s
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing Lockstep needs on a Debian 12 machine:
+# Debian packages (only the missing ones) and the Go modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: gpgv + keyring verify the archive; go builds the initramfs.
+# Test: QEMU with SeaBIOS and OVMF boots the ISO; xorriso, fdisk and mtools inspect it.
+pkgs=(ca-certificates gpgv debian-archive-keyring
+      qemu-system-x86 qemu-utils ovmf seabios xorriso fdisk mtools)
+if [ "${1:-}" = "--build-only" ]; then
+  pkgs=(ca-certificates gpgv debian-archive-keyring)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then
+    export PATH=/usr/local/go/bin:$PATH
+  else
+    echo "deps: no Go toolchain found; install Go >= 1.24 (the module's go line selects the exact toolchain through GOTOOLCHAIN)" >&2
+    exit 1
+  fi
+fi
+go mod download >&2

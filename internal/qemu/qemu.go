@@ -1,0 +1,171 @@
+// Package qemu runs QEMU virtual machines for boot tests and the lab, and
+// reads their serial console line by line.
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Firmware of a VM.
+type Firmware int
+
+const (
+	SeaBIOS Firmware = iota
+	OVMF
+)
+
+func (f Firmware) String() string {
+	if f == OVMF {
+		return "ovmf"
+	}
+	return "seabios"
+}
+
+// OVMFCode and OVMFVars are Debian's 4 MiB OVMF builds (package ovmf).
+var (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// FirmwareArgs returns the QEMU arguments for a firmware; OVMF gets a private
+// copy of the variable store in dir.
+func FirmwareArgs(f Firmware, dir string) ([]string, error) {
+	if f == SeaBIOS {
+		return nil, nil
+	}
+	vars := filepath.Join(dir, "OVMF_VARS.fd")
+	b, err := os.ReadFile(OVMFVars)
+	if err != nil {
+		return nil, fmt.Errorf("qemu: OVMF variable store: %w (apt-get install ovmf)", err)
+	}
+	if err := os.WriteFile(vars, b, 0o644); err != nil {
+		return nil, err
+	}
+	return []string{
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+	}, nil
+}
+
+// VM is a running QEMU whose first serial port is captured.
+type VM struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	cond *sync.Cond
+	buf  strings.Builder
+	done bool
+	err  error
+	log  *os.File
+}
+
+// Start runs qemu-system-x86_64 with args plus a captured serial console and
+// no display. logPath, when set, receives the serial output as it arrives.
+func Start(binary string, args []string, logPath string) (*VM, error) {
+	if binary == "" {
+		binary = "qemu-system-x86_64"
+	}
+	full := append([]string{"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"}, args...)
+	cmd := exec.Command(binary, full...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	vm := &VM{cmd: cmd}
+	vm.cond = sync.NewCond(&vm.mu)
+	if logPath != "" {
+		if vm.log, err = os.Create(logPath); err != nil {
+			return nil, err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("qemu: start %s: %w", binary, err)
+	}
+	go vm.read(stdout)
+	return vm, nil
+}
+
+func (vm *VM) read(r io.Reader) {
+	br := bufio.NewReader(r)
+	chunk := make([]byte, 4096)
+	for {
+		n, err := br.Read(chunk)
+		if n > 0 {
+			vm.mu.Lock()
+			vm.buf.Write(chunk[:n])
+			if vm.log != nil {
+				vm.log.Write(chunk[:n])
+			}
+			vm.cond.Broadcast()
+			vm.mu.Unlock()
+		}
+		if err != nil {
+			break
+		}
+	}
+	werr := vm.cmd.Wait()
+	vm.mu.Lock()
+	vm.done, vm.err = true, werr
+	vm.cond.Broadcast()
+	vm.mu.Unlock()
+}
+
+// Output is everything the serial console printed so far.
+func (vm *VM) Output() string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.buf.String()
+}
+
+// WaitFor waits until the console output contains s, the VM exits, or ctx ends.
+func (vm *VM) WaitFor(ctx context.Context, s string) error {
+	stop := context.AfterFunc(ctx, func() {
+		vm.mu.Lock()
+		vm.cond.Broadcast()
+		vm.mu.Unlock()
+	})
+	defer stop()
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	for {
+		if strings.Contains(vm.buf.String(), s) {
+			return nil
+		}
+		if vm.done {
+			return fmt.Errorf("qemu exited (%v) before printing %q", vm.err, s)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%q not seen on the serial console: %w", s, ctx.Err())
+		}
+		vm.cond.Wait()
+	}
+}
+
+// Stop kills QEMU and waits for it.
+func (vm *VM) Stop() {
+	if vm.cmd.Process != nil {
+		_ = vm.cmd.Process.Kill()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		vm.mu.Lock()
+		d := vm.done
+		vm.mu.Unlock()
+		if d {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if vm.log != nil {
+		vm.log.Close()
+	}
+}
