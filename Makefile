@@ -28,7 +28,7 @@ unit: deps
 # The boot tests need the ISO; `iso` rebuilds it (downloads are cached in ~/.cache/lockstep).
 test: iso
 	$(GO) vet ./...
-	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) \
+	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_NETWORK_TESTS=1 \
 	  $(GO) test -timeout 50m -parallel 2 ./...
 
 bench: bench-iso

@@ -83,27 +83,23 @@ func BuildISO(ctx context.Context, r *recipe.Recipe, out string, o Options) (*Ma
 		return nil, err
 	}
 
-	o.progress("writing ISO9660 image %s", out)
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	code, _, err := in.findAny("usr/lib/ISOLINUX/isohdpfx.bin")
+	if err != nil {
 		return nil, err
 	}
-	tmpOut := out + ".partial"
-	if err := iso.Write(stage, tmpOut, iso.Options{
-		VolumeID:  r.VolumeID,
-		Publisher: "Lockstep",
-		Epoch:     epoch,
-		BIOSBoot:  isolinuxDir + "/isolinux.bin",
-		EFIBoot:   espImage,
-		AlignTo:   hybrid.Align,
-		TailRoom:  hybrid.TailRoom(r.Bootloader.GPT),
-		Progress:  o.Progress,
+	mbr, err := os.ReadFile(code)
+	if err != nil {
+		return nil, err
+	}
+	id, _ := hex.DecodeString(m.id())
+	if err := ISOFromTree(stage, out, TreeOptions{
+		VolumeID: r.VolumeID,
+		Epoch:    epoch,
+		MBRCode:  mbr,
+		DiskID:   binary.LittleEndian.Uint32(id[:4]),
+		GPT:      r.Bootloader.GPT,
+		Progress: o.Progress,
 	}); err != nil {
-		return nil, err
-	}
-	if err := makeHybrid(in, r, m, tmpOut); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmpOut, out); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -158,17 +154,50 @@ func stageEFI(in *inputs, stage string, menu bootmenu.Menu, epoch time.Time) err
 	return err
 }
 
-// makeHybrid writes the MBR (and optional GPT) that make the ISO boot from a
-// USB stick or disk on BIOS and UEFI.
-func makeHybrid(in *inputs, r *recipe.Recipe, m *Manifest, path string) error {
-	code, _, err := in.findAny("usr/lib/ISOLINUX/isohdpfx.bin")
-	if err != nil {
+// TreeOptions are the settings of the last build step.
+type TreeOptions struct {
+	VolumeID string
+	Epoch    time.Time
+	MBRCode  []byte // syslinux's isohdpfx.bin
+	DiskID   uint32
+	GPT      bool
+	Progress func(format string, args ...any)
+}
+
+// ISOFromTree writes a staged tree (isolinux/ and boot/efi.img in place) as a
+// hybrid ISO: ISO9660 with both El Torito entries, then the MBR (and optional
+// GPT) that make the same file boot from a USB stick or disk on BIOS and UEFI.
+// It writes to out.partial and renames, so a failed build leaves no ISO behind.
+func ISOFromTree(stage, out string, t TreeOptions) error {
+	if t.Progress == nil {
+		t.Progress = func(string, ...any) {}
+	}
+	t.Progress("writing ISO9660 image %s", out)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	mbr, err := os.ReadFile(code)
-	if err != nil {
+	partial := out + ".partial"
+	defer os.Remove(partial)
+	if err := iso.Write(stage, partial, iso.Options{
+		VolumeID:  t.VolumeID,
+		Publisher: "Lockstep",
+		Epoch:     t.Epoch,
+		BIOSBoot:  isolinuxDir + "/isolinux.bin",
+		EFIBoot:   espImage,
+		AlignTo:   hybrid.Align,
+		TailRoom:  hybrid.TailRoom(t.GPT),
+		Progress:  t.Progress,
+	}); err != nil {
 		return err
 	}
+	if err := makeHybrid(partial, t); err != nil {
+		return err
+	}
+	return os.Rename(partial, out)
+}
+
+// makeHybrid writes the system area once the ISO's extents are known.
+func makeHybrid(path string, t TreeOptions) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -186,15 +215,14 @@ func makeHybrid(in *inputs, r *recipe.Recipe, m *Manifest, path string) error {
 	if err != nil {
 		return err
 	}
-	id, _ := hex.DecodeString(m.id())
 	if err := hybrid.Write(f, hybrid.Layout{
 		ImageSize:   st.Size(),
 		BootFileLBA: bootLBA,
-		ESPOffset:   int64(espLBA) * 2048,
+		ESPOffset:   int64(espLBA) * iso.SectorSize,
 		ESPSize:     int64(espSize),
-		MBRCode:     mbr,
-		DiskID:      binary.LittleEndian.Uint32(id[:4]),
-		GPT:         r.Bootloader.GPT,
+		MBRCode:     t.MBRCode,
+		DiskID:      t.DiskID,
+		GPT:         t.GPT,
 	}); err != nil {
 		return err
 	}
