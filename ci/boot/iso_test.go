@@ -79,4 +79,3 @@ func sum(t *testing.T, p string) [32]byte {
 	copy(s[:], h.Sum(nil))
 	return s
 }
-

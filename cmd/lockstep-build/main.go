@@ -1,7 +1,6 @@
 // Command lockstep-build makes Lockstep's outputs from a recipe.
 //
 //	lockstep-build iso [-recipe recipes/lockstep.yaml] [-o out/lockstep-<version>.iso]
-//	lockstep-build mkiso -tree DIR -o OUT.iso [-mbr isohdpfx.bin] [-gpt]
 package main
 
 import (
@@ -23,7 +22,6 @@ func usage() {
 
 commands:
   iso    build the hybrid installer ISO (BIOS + UEFI; DVD, USB stick, IPMI virtual media)
-  mkiso  write a staged tree (isolinux/, boot/efi.img) as a hybrid ISO: the last step of "iso"
 
 Run "lockstep-build <command> -h" for the flags of a command.
 `)
@@ -38,8 +36,6 @@ func main() {
 	switch os.Args[1] {
 	case "iso":
 		err = cmdISO(os.Args[2:])
-	case "mkiso":
-		err = cmdMkISO(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -101,32 +97,6 @@ func cmdISO(args []string) error {
 	progress("done: %d MiB", st.Size()>>20)
 	fmt.Println(*out)
 	return nil
-}
-
-func cmdMkISO(args []string) error {
-	fs := flag.NewFlagSet("mkiso", flag.ExitOnError)
-	tree := fs.String("tree", "", "the staged tree (required)")
-	out := fs.String("o", "", "output ISO (required)")
-	mbr := fs.String("mbr", "/usr/lib/ISOLINUX/isohdpfx.bin", "syslinux's isohybrid MBR boot code")
-	volid := fs.String("volid", "LOCKSTEP", "ISO9660 volume label")
-	gpt := fs.Bool("gpt", false, "also write a GPT")
-	fs.Parse(args)
-	if *tree == "" || *out == "" {
-		return errors.New("mkiso: -tree and -o are required")
-	}
-	code, err := os.ReadFile(*mbr)
-	if err != nil {
-		return fmt.Errorf("mkiso: MBR boot code: %w (apt-get install isolinux, or pass -mbr)", err)
-	}
-	epoch := time.Unix(0, 0).UTC()
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		var n int64
-		if _, err := fmt.Sscan(s, &n); err != nil {
-			return fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number", s)
-		}
-		epoch = time.Unix(n, 0).UTC()
-	}
-	return imager.ISOFromTree(*tree, *out, imager.TreeOptions{VolumeID: *volid, Epoch: epoch, MBRCode: code, DiskID: 0x4c4f434b, GPT: *gpt})
 }
 
 func defaultCache() string {

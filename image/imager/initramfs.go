@@ -1,14 +1,15 @@
 package imager
 
 import (
+	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/lockstep-ft/lockstep/image/recipe"
 	"github.com/lockstep-ft/lockstep/initramfs/moddep"
-	"github.com/lockstep-ft/lockstep/initramfs/uimage"
 )
 
 // kernelFiles locates vmlinuz and the modules root in the unpacked kernel package.
@@ -105,12 +106,31 @@ func buildInitramfs(in *inputs, r *recipe.Recipe, modulesRoot, out string, o *Op
 	if err := stageInitramfsTree(in, r, modulesRoot, tree, r.Name+" "+r.Version, o); err != nil {
 		return err
 	}
-	return uimage.Build(uimage.Options{
-		RepoDir:  o.RepoDir,
-		Commands: r.Installer.Commands,
-		Tree:     tree,
-		Out:      out,
-		TempDir:  o.WorkDir,
-		Progress: o.Progress,
-	})
+	// u-root's builder links the Go package loader; it runs as its own process
+	// (cmd/lockstep-uimage) so this one stays small.
+	cmd := exec.Command("go", "run", "./cmd/lockstep-uimage",
+		"-repo", o.RepoDir, "-tree", tree, "-o", out, "-tmp", o.WorkDir,
+		"-commands", strings.Join(r.Installer.Commands, ","))
+	cmd.Dir = o.RepoDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	var last []string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		o.progress("%s", sc.Text())
+		last = append(last, sc.Text())
+		if len(last) > 20 {
+			last = last[1:]
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("initramfs build failed (%v): %s", err, strings.Join(last, "\n"))
+	}
+	return nil
 }

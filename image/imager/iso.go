@@ -13,7 +13,6 @@ import (
 	"github.com/lockstep-ft/lockstep/image/bootmenu"
 	"github.com/lockstep-ft/lockstep/image/esp"
 	"github.com/lockstep-ft/lockstep/image/hybrid"
-	"github.com/lockstep-ft/lockstep/image/iso"
 	"github.com/lockstep-ft/lockstep/image/recipe"
 )
 
@@ -92,12 +91,14 @@ func BuildISO(ctx context.Context, r *recipe.Recipe, out string, o Options) (*Ma
 		return nil, err
 	}
 	id, _ := hex.DecodeString(m.id())
-	if err := ISOFromTree(stage, out, TreeOptions{
+	if err := hybrid.WriteISO(stage, out, hybrid.ISOOptions{
 		VolumeID: r.VolumeID,
 		Epoch:    epoch,
 		MBRCode:  mbr,
 		DiskID:   binary.LittleEndian.Uint32(id[:4]),
 		GPT:      r.Bootloader.GPT,
+		BIOSBoot: isolinuxDir + "/isolinux.bin",
+		EFIBoot:  espImage,
 		Progress: o.Progress,
 	}); err != nil {
 		return nil, err
@@ -152,79 +153,4 @@ func stageEFI(in *inputs, stage string, menu bootmenu.Menu, epoch time.Time) err
 	}
 	_, err = esp.Build(filepath.Join(stage, espImage), "LOCKSTEP", files, epoch)
 	return err
-}
-
-// TreeOptions are the settings of the last build step.
-type TreeOptions struct {
-	VolumeID string
-	Epoch    time.Time
-	MBRCode  []byte // syslinux's isohdpfx.bin
-	DiskID   uint32
-	GPT      bool
-	Progress func(format string, args ...any)
-}
-
-// ISOFromTree writes a staged tree (isolinux/ and boot/efi.img in place) as a
-// hybrid ISO: ISO9660 with both El Torito entries, then the MBR (and optional
-// GPT) that make the same file boot from a USB stick or disk on BIOS and UEFI.
-// It writes to out.partial and renames, so a failed build leaves no ISO behind.
-func ISOFromTree(stage, out string, t TreeOptions) error {
-	if t.Progress == nil {
-		t.Progress = func(string, ...any) {}
-	}
-	t.Progress("writing ISO9660 image %s", out)
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	partial := out + ".partial"
-	defer os.Remove(partial)
-	if err := iso.Write(stage, partial, iso.Options{
-		VolumeID:  t.VolumeID,
-		Publisher: "Lockstep",
-		Epoch:     t.Epoch,
-		BIOSBoot:  isolinuxDir + "/isolinux.bin",
-		EFIBoot:   espImage,
-		AlignTo:   hybrid.Align,
-		TailRoom:  hybrid.TailRoom(t.GPT),
-		Progress:  t.Progress,
-	}); err != nil {
-		return err
-	}
-	if err := makeHybrid(partial, t); err != nil {
-		return err
-	}
-	return os.Rename(partial, out)
-}
-
-// makeHybrid writes the system area once the ISO's extents are known.
-func makeHybrid(path string, t TreeOptions) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	bootLBA, _, err := iso.Locate(f, isolinuxDir+"/isolinux.bin")
-	if err != nil {
-		return err
-	}
-	espLBA, espSize, err := iso.Locate(f, espImage)
-	if err != nil {
-		return err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := hybrid.Write(f, hybrid.Layout{
-		ImageSize:   st.Size(),
-		BootFileLBA: bootLBA,
-		ESPOffset:   int64(espLBA) * iso.SectorSize,
-		ESPSize:     int64(espSize),
-		MBRCode:     t.MBRCode,
-		DiskID:      t.DiskID,
-		GPT:         t.GPT,
-	}); err != nil {
-		return err
-	}
-	return f.Sync()
 }
