@@ -29,8 +29,16 @@ func isoPath(t *testing.T) string {
 
 // boot starts a VM, waits for the ready line and returns the console output.
 func boot(t *testing.T, fw qemu.Firmware, args ...string) string {
+	out, _ := bootVM(t, fw, nil, args...)
+	return out
+}
+
+// bootVM is boot with a hook that runs while the VM is still up.
+func bootVM(t *testing.T, fw qemu.Firmware, whileUp func(qmp, dir string), args ...string) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
+	qmp := filepath.Join(dir, "qmp.sock")
+	args = append(args, qemu.QMPSocket(qmp)...)
 	fwArgs, err := qemu.FirmwareArgs(fw, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +65,10 @@ func boot(t *testing.T, fw qemu.Firmware, args ...string) string {
 		}
 		t.Fatalf("%v\n--- serial console (tail; full log %s) ---\n%s", err, logPath, out)
 	}
-	return vm.Output()
+	if whileUp != nil {
+		whileUp(qmp, dir)
+	}
+	return vm.Output(), dir
 }
 
 // TestBootsFourWays boots the ISO with no keystroke as a CD and as a raw USB
@@ -80,9 +91,25 @@ func TestBootsFourWays(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			out := boot(t, c.fw, c.args...)
+			var screen string
+			var screenErr error
+			out, _ := bootVM(t, c.fw, func(qmp, dir string) {
+				if c.fw == qemu.SeaBIOS {
+					screen, screenErr = qemu.VGAText(qmp, dir)
+				}
+			}, c.args...)
 			if !strings.Contains(out, "Install medium: /dev/") {
 				t.Errorf("the installer did not report its install medium:\n%s", tail(out))
+			}
+			// Under SeaBIOS the local console is in VGA text mode, so the
+			// screen's text can be read back: the installer must be there too.
+			if c.fw == qemu.SeaBIOS {
+				if screenErr != nil {
+					t.Fatalf("reading the VGA text screen: %v", screenErr)
+				}
+				if !strings.Contains(screen, readyLine) {
+					t.Errorf("the local (VGA) console does not show %q:\n%s", readyLine, screen)
+				}
 			}
 		})
 	}
