@@ -81,18 +81,21 @@ func (f Finder) candidates() []string {
 func (f Finder) scan(label string) (string, error) {
 	for _, n := range f.candidates() {
 		dev := filepath.Join(f.DevRoot, n)
-		fh, err := os.Open(dev)
-		if err != nil {
-			continue
-		}
-		got := Label(fh)
-		fh.Close()
-		if got == label {
+		if got := readLabel(dev, Label); got == label {
 			if f.Log != nil {
-				f.Log("media: %s has label %q", dev, got)
+				f.Log("media: %s has label %q", dev, label)
 			}
 			return dev, nil
 		}
 	}
 	return "", errNotFound
+}
+
+func readLabel(dev string, read func(io.ReaderAt) string) string {
+	fh, err := os.Open(dev)
+	if err != nil {
+		return ""
+	}
+	defer fh.Close()
+	return read(fh)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lockstep-ft/lockstep/image/esp"
 )
 
 func fakeISO(t *testing.T, path, label string) {
@@ -52,5 +54,41 @@ func TestFindTimesOutNamingWhatItSaw(t *testing.T) {
 	_, err := f.Find(ctx, "LOCKSTEP")
 	if err == nil || !strings.Contains(err.Error(), `"LOCKSTEP"`) || !strings.Contains(err.Error(), "vda") {
 		t.Fatalf("want an error naming the label and the devices seen, got %v", err)
+	}
+}
+
+func TestFATLabelOfAnESPImage(t *testing.T) {
+	// An image made by the same FAT16 writer the builder uses for the ESP.
+	p := filepath.Join(t.TempDir(), "cfg.img")
+	if _, err := esp.Build(p, "LOCKSTEPCFG", []esp.File{{Path: "answers.yaml", Data: []byte("action: create\n")}}, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := FATLabel(f); got != "LOCKSTEPCFG" {
+		t.Fatalf("FATLabel = %q", got)
+	}
+	if got := Label(f); got != "" {
+		t.Fatalf("a FAT image has no ISO9660 label, got %q", got)
+	}
+}
+
+func TestFindLabelledFindsTheConfigStick(t *testing.T) {
+	root := t.TempDir()
+	sys, dev := filepath.Join(root, "sys"), filepath.Join(root, "dev")
+	for _, n := range []string{"sda", "sdb"} {
+		os.MkdirAll(filepath.Join(sys, "class", "block", n), 0o755)
+	}
+	os.MkdirAll(dev, 0o755)
+	fakeISO(t, filepath.Join(dev, "sda"), "LOCKSTEP")
+	if _, err := esp.Build(filepath.Join(dev, "sdb"), "LOCKSTEPCFG", []esp.File{{Path: "answers.yaml", Data: []byte("x")}}, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	d, fstype, err := Finder{SysRoot: sys, DevRoot: dev}.FindLabelled(context.Background(), CfgLabels)
+	if err != nil || d != filepath.Join(dev, "sdb") || fstype != "vfat" {
+		t.Fatalf("FindLabelled = %q %q %v", d, fstype, err)
 	}
 }
