@@ -1,6 +1,6 @@
 // Command lockstep-build makes Lockstep's outputs from a recipe.
 //
-//	lockstep-build iso [-recipe recipes/lockstep.yaml] [-o out/lockstep-<version>.iso]
+//	lockstep-build iso [-recipe recipes/lockstep.yaml] [-o out/lockstep-<version>.iso] [-answers answers.yaml]
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/lockstep-ft/lockstep/image/imager"
 	"github.com/lockstep-ft/lockstep/image/recipe"
+	"github.com/lockstep-ft/lockstep/installer/answers"
 )
 
 func usage() {
@@ -56,7 +57,20 @@ func cmdISO(args []string) error {
 	out := fs.String("o", "", "output ISO (default out/<name>-<version>.iso)")
 	cache := fs.String("cache", defaultCache(), "download cache")
 	keep := fs.Bool("keep-work", false, "keep the work directory for inspection")
+	answersPath := fs.String("answers", "", "answer file to put on the medium: the ISO then installs unattended")
 	fs.Parse(args)
+	var answerFile []byte
+	if *answersPath != "" {
+		b, err := os.ReadFile(*answersPath)
+		if err != nil {
+			return err
+		}
+		// Check it now: a typo must not wait until a server boots the ISO.
+		if _, err := answers.Parse(b); err != nil {
+			return fmt.Errorf("answer file %s: %w", *answersPath, err)
+		}
+		answerFile = b
+	}
 
 	repo, err := findRepo()
 	if err != nil {
@@ -87,7 +101,7 @@ func cmdISO(args []string) error {
 	progress := func(format string, a ...any) {
 		fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 	}
-	if _, err := imager.BuildISO(ctx, r, *out, imager.Options{RepoDir: repo, CacheDir: *cache, WorkDir: work, Progress: progress}); err != nil {
+	if _, err := imager.BuildISO(ctx, r, *out, imager.Options{RepoDir: repo, CacheDir: *cache, WorkDir: work, Answers: answerFile, Progress: progress}); err != nil {
 		return err
 	}
 	st, err := os.Stat(*out)

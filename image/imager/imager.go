@@ -26,6 +26,9 @@ type Options struct {
 	RepoDir  string // module root, for building Go commands into the initramfs
 	CacheDir string // ~/.cache/lockstep
 	WorkDir  string // scratch space; removed afterwards
+	// Answers, when set, is an answer file put on the medium as
+	// lockstep/answers.yaml: the ISO then installs unattended (IPMI fleets).
+	Answers  []byte
 	Progress func(format string, args ...any)
 }
 

@@ -21,6 +21,8 @@ const (
 	isolinuxDir = "isolinux"
 	espImage    = "boot/efi.img"
 	manifestISO = "lockstep/manifest.json"
+	// AnswersISO is where the installer looks for an answer file on its medium.
+	AnswersISO = "lockstep/answers.yaml"
 )
 
 // BuildISO builds the hybrid installer ISO at out and returns its manifest.
@@ -80,6 +82,11 @@ func BuildISO(ctx context.Context, r *recipe.Recipe, out string, o Options) (*Ma
 	}
 	if err := writeFile(filepath.Join(stage, manifestISO), m.json()); err != nil {
 		return nil, err
+	}
+	if o.Answers != nil {
+		if err := writeFile(filepath.Join(stage, AnswersISO), o.Answers); err != nil {
+			return nil, err
+		}
 	}
 
 	code, _, err := in.findAny("usr/lib/ISOLINUX/isohdpfx.bin")
