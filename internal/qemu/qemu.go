@@ -59,6 +59,7 @@ func FirmwareArgs(f Firmware, dir string) ([]string, error) {
 // VM is a running QEMU whose first serial port is captured.
 type VM struct {
 	cmd  *exec.Cmd
+	in   io.WriteCloser
 	mu   sync.Mutex
 	cond *sync.Cond
 	buf  strings.Builder
@@ -80,7 +81,11 @@ func Start(binary string, args []string, logPath string) (*VM, error) {
 		return nil, err
 	}
 	cmd.Stderr = cmd.Stdout
-	vm := &VM{cmd: cmd}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	vm := &VM{cmd: cmd, in: stdin}
 	vm.cond = sync.NewCond(&vm.mu)
 	if logPath != "" {
 		if vm.log, err = os.Create(logPath); err != nil {
@@ -127,7 +132,29 @@ func (vm *VM) Output() string {
 }
 
 // WaitFor waits until the console output contains s, the VM exits, or ctx ends.
-func (vm *VM) WaitFor(ctx context.Context, s string) error {
+func (vm *VM) WaitFor(ctx context.Context, s string) error { return vm.WaitForAfter(ctx, 0, s) }
+
+// Send types s on the serial console, one byte at a time with a short pause:
+// a real UART has a small FIFO, and a burst can overrun it under TCG.
+func (vm *VM) Send(s string) error {
+	for i := 0; i < len(s); i++ {
+		if _, err := vm.in.Write([]byte{s[i]}); err != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// Mark returns the current length of the console output, for WaitForAfter.
+func (vm *VM) Mark() int {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.buf.Len()
+}
+
+// WaitForAfter is WaitFor on the output printed after mark.
+func (vm *VM) WaitForAfter(ctx context.Context, mark int, s string) error {
 	stop := context.AfterFunc(ctx, func() {
 		vm.mu.Lock()
 		vm.cond.Broadcast()
@@ -137,7 +164,7 @@ func (vm *VM) WaitFor(ctx context.Context, s string) error {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	for {
-		if strings.Contains(vm.buf.String(), s) {
+		if strings.Contains(vm.buf.String()[mark:], s) {
 			return nil
 		}
 		if vm.done {
