@@ -15,7 +15,6 @@ package answers
 import (
 	"encoding/json"
 	"net"
-	"net/netip"
 	"strings"
 )
 
@@ -259,6 +258,11 @@ func (a *Answers) Redacted() Answers {
 // the dry-run mode prints it to the console.
 func (a *Answers) JSON() []byte {
 	r := a.Redacted()
+	for _, l := range []*[]string{&r.Network.DNS, &r.Network.NTP, &r.Disk.StorageGroup} {
+		if *l == nil {
+			*l = []string{} // print [] rather than null
+		}
+	}
 	b, err := json.MarshalIndent(&r, "", "  ")
 	if err != nil { // cannot happen: only strings, bools and string slices
 		return []byte("{}\n")

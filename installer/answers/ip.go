@@ -145,9 +145,9 @@ type subnet struct{ p netip.Prefix }
 
 func newSubnet(a netip.Addr, bits int) subnet { return subnet{netip.PrefixFrom(a, bits).Masked()} }
 
-func (s subnet) String() string         { return s.p.String() }
+func (s subnet) String() string             { return s.p.String() }
 func (s subnet) contains(a netip.Addr) bool { return s.p.Contains(a) }
-func (s subnet) network() netip.Addr     { return s.p.Addr() }
+func (s subnet) network() netip.Addr        { return s.p.Addr() }
 
 func (s subnet) broadcast() netip.Addr {
 	n := binary.BigEndian.Uint32(s.p.Addr().AsSlice())
@@ -184,7 +184,10 @@ func CheckSystemIP(systemIP string, node netip.Prefix) error {
 	}
 	sn := newSubnet(node.Addr(), node.Bits())
 	if msg := sn.hostProblem(systemIP, sys, "the node's"); msg != "" {
-		return FieldError{Field: "system.ip", Message: msg + "; the system IP moves between the nodes' ibiz0, so it must be on their subnet"}
+		if !sn.contains(sys) {
+			msg += "; the system IP moves between the nodes' ibiz0, so it must be on their subnet"
+		}
+		return FieldError{Field: "system.ip", Message: msg}
 	}
 	if sys == node.Addr() {
 		return FieldError{Field: "system.ip", Message: fmt.Sprintf("%q is the node's own address (%s); the system IP must be a different address", systemIP, node.Addr())}
