@@ -1,36 +1,19 @@
-// Package probe reads hardware facts (disks, NICs) from /sys without changing
-// anything. Every function takes the sysfs root so tests run on fixture trees.
+// Package probe reads hardware facts (CPU, memory, firmware, power, disks,
+// software RAID, NICs, the boot medium) from /proc and /sys without changing
+// anything. Every function takes its roots so tests run on fixture trees.
+//
+// The installer runs in a u-root initramfs without udev: there is no
+// /dev/disk/by-id or by-path, so the stable names udev would give are rebuilt
+// here from sysfs (see Disk.ByPath and Disk.Stable).
 package probe
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
+	"regexp"
 	"strings"
 )
-
-// Disk is one whole block device.
-type Disk struct {
-	Name      string // kernel name: vda, sda, nvme0n1
-	SizeBytes int64
-	Model     string
-	Serial    string
-	Driver    string // the controller's driver: virtio_blk, ahci, nvme, megaraid_sas...
-	Removable bool
-	ReadOnly  bool
-	CDROM     bool
-}
-
-// NIC is one network interface with a device behind it.
-type NIC struct {
-	Name   string
-	MAC    string
-	Driver string
-	Speed  int // Mb/s, 0 when unknown (link down or virtual)
-	Link   bool
-}
 
 func readTrim(p string) string {
 	b, err := os.ReadFile(p)
@@ -67,63 +50,6 @@ func deviceDriver(devPath string, skip ...string) string {
 	return ""
 }
 
-// Disks lists whole disks under sysRoot/block, skipping RAM and loop devices.
-func Disks(sysRoot string) ([]Disk, error) {
-	entries, err := os.ReadDir(filepath.Join(sysRoot, "block"))
-	if err != nil {
-		return nil, fmt.Errorf("probe: list disks: %w", err)
-	}
-	var out []Disk
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") || strings.HasPrefix(name, "zram") {
-			continue
-		}
-		base := filepath.Join(sysRoot, "block", name)
-		sectors, _ := strconv.ParseInt(readTrim(filepath.Join(base, "size")), 10, 64)
-		d := Disk{
-			Name:      name,
-			SizeBytes: sectors * 512, // sysfs "size" is always in 512-byte units
-			Model:     readTrim(filepath.Join(base, "device", "model")),
-			Serial:    firstNonEmpty(readTrim(filepath.Join(base, "device", "serial")), readTrim(filepath.Join(base, "serial")), readTrim(filepath.Join(base, "device", "wwid"))),
-			Removable: readTrim(filepath.Join(base, "removable")) == "1",
-			ReadOnly:  readTrim(filepath.Join(base, "ro")) == "1",
-			CDROM:     strings.HasPrefix(name, "sr"),
-		}
-		d.Driver = deviceDriver(filepath.Join(base, "device"), "sd", "sr")
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-// NICs lists interfaces that have a device (physical or virtio), not lo, bridges or veths.
-func NICs(sysRoot string) ([]NIC, error) {
-	entries, err := os.ReadDir(filepath.Join(sysRoot, "class", "net"))
-	if err != nil {
-		return nil, fmt.Errorf("probe: list NICs: %w", err)
-	}
-	var out []NIC
-	for _, e := range entries {
-		base := filepath.Join(sysRoot, "class", "net", e.Name())
-		if _, err := os.Stat(filepath.Join(base, "device")); err != nil {
-			continue
-		}
-		n := NIC{
-			Name:   e.Name(),
-			MAC:    readTrim(filepath.Join(base, "address")),
-			Driver: deviceDriver(filepath.Join(base, "device")),
-			Link:   readTrim(filepath.Join(base, "carrier")) == "1",
-		}
-		if s, err := strconv.Atoi(readTrim(filepath.Join(base, "speed"))); err == nil && s > 0 {
-			n.Speed = s
-		}
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {
@@ -145,4 +71,57 @@ func HumanSize(b int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
+}
+
+// Names of sysfs device directories, used to read a device's position in the
+// hardware tree from its resolved path.
+var (
+	rePCIAddr   = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
+	reSCSIAddr  = regexp.MustCompile(`^(\d+):(\d+):(\d+):(\d+)$`)
+	reUSBIface  = regexp.MustCompile(`^\d+-[\d.]+:\d+\.\d+$`)
+	reUSBDevice = regexp.MustCompile(`^(usb\d+|\d+-[\d.]+)$`)
+	reHost      = regexp.MustCompile(`^host(\d+)$`)
+	reATAPort   = regexp.MustCompile(`^ata(\d+)$`)
+	reVirtio    = regexp.MustCompile(`^virtio\d+$`)
+	reNVMeCtrl  = regexp.MustCompile(`^nvme\d+$`)
+)
+
+// devicePath resolves a sysfs entry (a class or block symlink) and returns
+// the resolved sysfs root and the path's components below it, starting with
+// "devices". Working on components rather than the absolute path keeps the
+// fixture root's own directory names out of the matching.
+func devicePath(sysRoot, entry string) (root string, comps []string, ok bool) {
+	root, err := filepath.EvalSymlinks(sysRoot)
+	if err != nil {
+		return "", nil, false
+	}
+	real, err := filepath.EvalSymlinks(entry)
+	if err != nil {
+		return "", nil, false
+	}
+	rel, err := filepath.Rel(root, real)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", nil, false
+	}
+	return root, strings.Split(rel, string(filepath.Separator)), true
+}
+
+// innermostPCI is the PCI function closest to the device: the HBA for a
+// disk, the NIC function for a network port, the USB host for USB devices.
+func innermostPCI(comps []string) string {
+	for i := len(comps) - 1; i >= 0; i-- {
+		if rePCIAddr.MatchString(comps[i]) {
+			return comps[i]
+		}
+	}
+	return ""
+}
+
+func hasUSB(comps []string) bool {
+	for _, c := range comps {
+		if reUSBIface.MatchString(c) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/lockstep-ft/lockstep/installer/probe/probetest"
 )
 
 // fixture builds a /sys tree the way the kernel lays it out: class entries are
@@ -101,5 +103,30 @@ func TestHumanSize(t *testing.T) {
 		if got := HumanSize(in); got != want {
 			t.Errorf("HumanSize(%d) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestNICsBusAndPCIAddress(t *testing.T) {
+	tr := probetest.New(t)
+	tr.NIC("0000:00:03.0/0000:01:00.0", "eno1", "b0:26:28:00:00:01", "igb", 1000, true)
+	tr.NIC("0000:00:03.0/0000:01:00.1", "eno2", "b0:26:28:00:00:02", "igb", 0, false)
+	tr.USBNIC("0000:00:14.0", "2", "enx001122334455", "00:11:22:33:44:55", "cdc_ether")
+	tr.Loopback()
+	nics, err := NICs(tr.Sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nics) != 3 {
+		t.Fatalf("nics %+v", nics)
+	}
+	eno1, eno2, usb := nics[0], nics[1], nics[2]
+	if eno1.Bus != "pci" || eno1.PCIAddr != "0000:01:00.0" || eno1.Driver != "igb" || !eno1.Link || eno1.Speed != 1000 || !eno1.MACPermanent {
+		t.Errorf("eno1 = %+v", eno1)
+	}
+	if eno2.PCIAddr != "0000:01:00.1" || eno2.Link || eno2.Speed != 0 {
+		t.Errorf("eno2 = %+v", eno2)
+	}
+	if usb.Bus != "usb" || usb.PCIAddr != "" || usb.Driver != "cdc_ether" {
+		t.Errorf("usb nic = %+v", usb)
 	}
 }
