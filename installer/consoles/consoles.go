@@ -65,3 +65,9 @@ func (s *Set) Printf(format string, args ...any) {
 		_, _ = io.WriteString(w, msg)
 	}
 }
+
+// Write implements io.Writer over every console (for engine output).
+func (s *Set) Write(p []byte) (int, error) {
+	s.Printf("%s", p)
+	return len(p), nil
+}
