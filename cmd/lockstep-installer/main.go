@@ -286,6 +286,7 @@ func openTTYs(names []string, logf func(string, ...any)) ([]tui.Console, func())
 			logf("console %s: %v", dev, err)
 			continue
 		}
+		defaultSize(f, logf)
 		files = append(files, f)
 		out = append(out, tui.Console{Name: n, In: f, Out: f})
 	}
@@ -293,6 +294,19 @@ func openTTYs(names []string, logf func(string, ...any)) ([]tui.Console, func())
 		for _, f := range files {
 			f.Close()
 		}
+	}
+}
+
+// defaultSize gives a serial tty, which reports 0x0, the 80x24 a serial
+// terminal (and IPMI SOL) has: bubbletea erases stale line ends only when it
+// knows the width, so without it every screen change leaves debris behind.
+func defaultSize(f *os.File, logf func(string, ...any)) {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || (ws.Row != 0 && ws.Col != 0) {
+		return
+	}
+	if err := unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80}); err != nil {
+		logf("set console size of %s: %v", f.Name(), err)
 	}
 }
 

@@ -96,7 +96,7 @@ func Gather(procRoot, sysRoot string) (Facts, error) {
 // All runs the BIOS, RAID and network checks in display order.
 func All(f Facts, o Options) []Result {
 	rs := BIOS(f, o)
-	rs = append(rs, RAID(f)...)
+	rs = append(rs, RAID(f, o)...)
 	return append(rs, Network(f)...)
 }
 

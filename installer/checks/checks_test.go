@@ -209,7 +209,7 @@ func TestScenarioDegradedMD(t *testing.T) {
 		tr.Partition("sda", "sda1", 200<<30)
 		tr.MDArray("md0", "raid1", 2, 1, "clean", "idle", 200<<30, probetest.MDMember{Disk: "sda", Part: "sda1", Slot: "0", State: "in_sync"})
 	}
-	rs := RAID(s.facts(t))
+	rs := RAID(s.facts(t), Options{})
 	expect(t, rs, map[string]Status{"md:md0": Warn, "system-disk": Pass})
 	r := result(t, rs, "md:md0")
 	mustContain(t, "md0", r.Detail, "md0 is degraded", "1 of 2 members missing", "slot 1", "sda1 (slot 0, in_sync)")
@@ -241,7 +241,7 @@ func TestScenarioHPSALogicalDrive(t *testing.T) {
 	if d := f.Disks[0]; d.Name != "sda" || d.RAIDLevel != "1+0" || !d.Logical || d.Controller != "hpsa" {
 		t.Errorf("hpsa disk = %+v", d)
 	}
-	rs := RAID(f)
+	rs := RAID(f, Options{})
 	expect(t, rs, map[string]Status{"disk:sda": Pass, "system-disk": Pass})
 	mustContain(t, "disk:sda", result(t, rs, "disk:sda").Detail, "RAID 1+0", "hpsa", "HP LOGICAL VOLUME")
 }
@@ -252,7 +252,7 @@ func TestScenarioNVMeOnly(t *testing.T) {
 	s.disks = func(tr *probetest.Tree) {
 		tr.NVMeDisk(nvme, 0, 1, probetest.Disk{Name: "nvme0n1", SizeBytes: 960 << 30, Model: "SAMSUNG MZQLB960HAJR-00007", Serial: "S437NA0M700001", WWID: "eui.344337304d7000010025384100000001"})
 	}
-	rs := RAID(s.facts(t))
+	rs := RAID(s.facts(t), Options{})
 	expect(t, rs, map[string]Status{"disk:nvme0n1": Warn, "system-disk": Pass})
 	r := result(t, rs, "disk:nvme0n1")
 	mustContain(t, "nvme", r.Detail, "non-RAID system disk", "nvme0n1", "eui.3443")
@@ -294,13 +294,13 @@ func TestSmallButUsableDiskWarns(t *testing.T) {
 	s.disks = func(tr *probetest.Tree) {
 		tr.SCSIDisk(perc, "megaraid_sas", 0, 2, 0, 0, probetest.Disk{Name: "sda", SizeBytes: 100 << 30, Vendor: "DELL", Model: "PERC H330 Mini"})
 	}
-	expect(t, RAID(s.facts(t)), map[string]Status{"system-disk": Warn})
+	expect(t, RAID(s.facts(t), Options{}), map[string]Status{"system-disk": Warn})
 }
 
 func TestNoDiskFails(t *testing.T) {
 	s := newServer()
 	s.disks = nil
-	rs := RAID(s.facts(t))
+	rs := RAID(s.facts(t), Options{})
 	expect(t, rs, map[string]Status{"system-disk": Fail})
 	if len(rs) != 1 {
 		t.Errorf("the boot medium must not be a candidate: %s", ids(rs))

@@ -10,7 +10,7 @@ import (
 // RAID runs SPEC I3's checks: one "disk:<name>" per disk the system could
 // be installed on, one "md:<name>" per software RAID array, and
 // "system-disk" for the size of the largest candidate.
-func RAID(f Facts) []Result {
+func RAID(f Facts, o Options) []Result {
 	var rs []Result
 	for _, d := range candidates(f) {
 		if d.Transport == "md" {
@@ -21,7 +21,7 @@ func RAID(f Facts) []Result {
 	for _, a := range f.MD {
 		rs = append(rs, checkMD(a))
 	}
-	return append(rs, checkSystemDisk(f))
+	return append(rs, checkSystemDisk(f, o))
 }
 
 // candidates are the disks the system could go on: not the boot medium, no
@@ -169,8 +169,12 @@ func checkMD(a probe.MDArray) Result {
 	return r
 }
 
-func checkSystemDisk(f Facts) Result {
+func checkSystemDisk(f Facts, o Options) Result {
 	r := Result{ID: "system-disk", Title: "System disk size"}
+	min := int64(MinSystemDiskBytes)
+	if o.Lab {
+		min = LabMinSystemDiskBytes
+	}
 	d, ok := largestCandidate(f)
 	if !ok {
 		r.Status = Fail
@@ -180,10 +184,14 @@ func checkSystemDisk(f Facts) Result {
 	}
 	r.Detail = fmt.Sprintf("largest disk %s is %s; the system needs about 50–100 GB", d.Name, probe.HumanSize(d.SizeBytes))
 	switch {
-	case d.SizeBytes < MinSystemDiskBytes:
+	case d.SizeBytes < min:
 		r.Status = Fail
-		r.Detail += fmt.Sprintf(", at least %s", probe.HumanSize(MinSystemDiskBytes))
+		r.Detail += fmt.Sprintf(", at least %s", probe.HumanSize(min))
 		r.Fix = fmt.Sprintf("Use a disk or RAID volume of at least %s (%s or more recommended).", probe.HumanSize(MinSystemDiskBytes), probe.HumanSize(WarnSystemDiskBytes))
+	case d.SizeBytes < MinSystemDiskBytes:
+		r.Status = Warn
+		r.Detail += fmt.Sprintf(", under %s: accepted in lab mode", probe.HumanSize(MinSystemDiskBytes))
+		r.Fix = fmt.Sprintf("Use a disk or RAID volume of at least %s on a real node.", probe.HumanSize(MinSystemDiskBytes))
 	case d.SizeBytes < WarnSystemDiskBytes:
 		r.Status = Warn
 		r.Detail += fmt.Sprintf(", %s or more recommended", probe.HumanSize(WarnSystemDiskBytes))

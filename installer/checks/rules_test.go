@@ -2,6 +2,7 @@ package checks
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/lockstep-ft/lockstep/installer/probe"
@@ -205,7 +206,7 @@ func TestBootMediumIsNotACandidate(t *testing.T) {
 	if f.BootMedium != "sdb" {
 		t.Fatalf("boot medium %q", f.BootMedium)
 	}
-	rs := RAID(f)
+	rs := RAID(f, Options{})
 	if _, ok := Find(rs, "disk:sdb"); ok {
 		t.Errorf("boot medium checked as a disk: %s", ids(rs))
 	}
@@ -243,5 +244,20 @@ func TestGatherReportsProbeErrorsButKeepsTheRest(t *testing.T) {
 	}
 	if f.MemoryBytes != 64<<30 {
 		t.Errorf("memory lost: %d", f.MemoryBytes)
+	}
+}
+
+func TestLabModeAcceptsASmallDiskWithAWarning(t *testing.T) {
+	f := Facts{Disks: []probe.Disk{{Name: "vda", SizeBytes: 32 << 30, Transport: "virtio", Driver: "virtio_blk"}}}
+	if r, _ := Find(RAID(f, Options{}), "system-disk"); r.Status != Fail {
+		t.Fatalf("32 GiB without lab mode: %v, want fail", r.Status)
+	}
+	r, _ := Find(RAID(f, Options{Lab: true}), "system-disk")
+	if r.Status != Warn || !strings.Contains(r.Detail, "lab mode") {
+		t.Fatalf("32 GiB in lab mode: %v %q, want a lab-mode warning", r.Status, r.Detail)
+	}
+	f.Disks[0].SizeBytes = 8 << 30
+	if r, _ := Find(RAID(f, Options{Lab: true}), "system-disk"); r.Status != Fail {
+		t.Fatalf("8 GiB in lab mode: %v, want fail", r.Status)
 	}
 }
