@@ -45,7 +45,7 @@ const (
 
 // Modules with no device behind them: filesystems of the medium, the system
 // image, answer-file sticks and the EFI variables the checks read.
-var fsModules = []string{"isofs", "squashfs", "loop", "overlay", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8", "ext4", "efivarfs"}
+var fsModules = []string{"isofs", "squashfs", "loop", "overlay", "vfat", "nls_cp437", "nls_ascii", "nls_iso8859_1", "nls_utf8", "ext4", "efivarfs"}
 
 func main() {
 	// Ctrl-C is a key for the TUI (it asks whether to reboot), never a way out.

@@ -134,13 +134,27 @@ func (vm *VM) Output() string {
 // WaitFor waits until the console output contains s, the VM exits, or ctx ends.
 func (vm *VM) WaitFor(ctx context.Context, s string) error { return vm.WaitForAfter(ctx, 0, s) }
 
-// Send types s on the serial console, one byte at a time with a short pause:
-// a real UART has a small FIFO, and a burst can overrun it under TCG.
+// Send types s on the serial console, one key at a time with a short pause:
+// a real UART has a small FIFO, and a burst can overrun it under TCG. An
+// escape sequence (an arrow key) goes in one write, as a terminal sends it:
+// split up, its ESC would arrive alone and read as the Esc key.
 func (vm *VM) Send(s string) error {
-	for i := 0; i < len(s); i++ {
-		if _, err := vm.in.Write([]byte{s[i]}); err != nil {
+	for i := 0; i < len(s); {
+		n := 1
+		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
+			n = 2
+			for i+n < len(s) && (s[i+n] < 0x40 || s[i+n] > 0x7e) {
+				n++
+			}
+			n++ // the final byte
+		}
+		if i+n > len(s) {
+			n = len(s) - i
+		}
+		if _, err := vm.in.Write([]byte(s[i : i+n])); err != nil {
 			return err
 		}
+		i += n
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
