@@ -43,7 +43,8 @@ func bootVM(t *testing.T, fw qemu.Firmware, whileUp func(qmp, dir string), args 
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := append([]string{"-accel", "tcg", "-m", "1536", "-smp", "1"}, fwArgs...)
+	// -nic none: no user-mode network; tests add the NICs they need on QEMU-internal hubs.
+	all := append([]string{"-accel", "tcg", "-m", "1536", "-smp", "1", "-nic", "none"}, fwArgs...)
 	all = append(all, args...)
 	logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
 	if logDir == "" {
@@ -138,8 +139,8 @@ func TestColdplugFindsDisksAndNICs(t *testing.T) {
 		"-device", "virtio-blk-pci,drive=virtio",
 		"-device", "ide-hd,drive=ahci,bus=ide.1",
 		"-device", "nvme,drive=nvme,serial=LOCKSTEPNVME",
-		"-netdev", "user,id=n0,restrict=on", "-device", "e1000,netdev=n0",
-		"-netdev", "user,id=n1,restrict=on", "-device", "virtio-net-pci,netdev=n1",
+		"-netdev", "hubport,id=n0,hubid=10", "-device", "e1000,netdev=n0",
+		"-netdev", "hubport,id=n1,hubid=11", "-device", "virtio-net-pci,netdev=n1",
 	)
 	out := boot(t, qemu.SeaBIOS, args...)
 	for _, want := range []*regexp.Regexp{

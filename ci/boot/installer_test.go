@@ -3,9 +3,15 @@ package boot
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,13 +74,14 @@ func startInstaller(t *testing.T, cpu, cmdline string, extra ...string) *install
 	if err := os.Truncate(sys, 32<<30); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-accel", "tcg", "-cpu", cpu, "-smp", "2", "-m", "3072",
+	args := []string{"-accel", "tcg", "-cpu", cpu, "-smp", "2", "-m", "3072", "-nic", "none",
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", "lockstep.medium=LOCKSTEP console=tty0 console=ttyS0,115200n8 " + cmdline,
 		"-drive", "file=" + isoFile + ",media=cdrom,readonly=on,if=none,id=cd", "-device", "ide-cd,drive=cd",
 		"-drive", "file=" + sys + ",format=raw,if=none,id=sys", "-device", "virtio-blk-pci,drive=sys,serial=lockstep-sys",
-		"-netdev", "user,id=n0,restrict=on", "-device", "e1000,netdev=n0,mac=52:54:00:00:00:01",
-		"-netdev", "user,id=n1,restrict=on", "-device", "e1000,netdev=n1,mac=52:54:00:00:00:02",
+		// NICs on QEMU-internal hubs with nothing else on them: no traffic leaves.
+		"-netdev", "hubport,id=n0,hubid=10", "-device", "e1000,netdev=n0,mac=52:54:00:00:00:01",
+		"-netdev", "hubport,id=n1,hubid=11", "-device", "e1000,netdev=n1,mac=52:54:00:00:00:02",
 	}
 	args = append(args, extra...)
 	logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
@@ -203,5 +210,44 @@ func TestInstallerShowsVTxFailure(t *testing.T) {
 	}
 	if strings.Contains(out, "Continue anyway") {
 		t.Fatalf("a failed check must not offer to continue:\n%s", tail(out))
+	}
+}
+
+// TestInstallerAnswersFromURL serves the answer file over HTTP on the host's
+// loopback; the guest reaches it through QEMU's user network (a private
+// TEST-NET-1 segment inside QEMU, forwarded to 127.0.0.1) after DHCP.
+func TestInstallerAnswersFromURL(t *testing.T) {
+	t.Parallel()
+	file := `action: create
+lab: true
+accept_warnings: true
+hostname: node0
+system: {name: lockstep-lab, ip: 192.0.2.100}
+network:
+  priv0: 52:54:00:00:00:01
+  ibiz0: 52:54:00:00:00:02
+  node: {ip: 192.0.2.10/24, gateway: 192.0.2.1}
+  dns: [192.0.2.53]
+disk: {system: "serial:lockstep-sys", confirm_erase: true}
+admin: {password: correct-horse-battery}
+`
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/answers.yaml" {
+			http.NotFound(w, r)
+			return
+		}
+		served.Add(1)
+		io.WriteString(w, file)
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	v := startInstaller(t, "max", "lockstep.dryrun=1 lockstep.answers=http://192.0.2.200/answers.yaml",
+		"-netdev", fmt.Sprintf("user,id=n2,restrict=on,net=192.0.2.0/24,host=192.0.2.2,dhcpstart=192.0.2.15,guestfwd=tcp:192.0.2.200:80-tcp:127.0.0.1:%d", port),
+		"-device", "e1000,netdev=n2,mac=52:54:00:00:00:03")
+	v.expect(0, "Unattended install with the answer file from lockstep.answers=http://192.0.2.200/answers.yaml", 5*time.Minute)
+	checkCreateAnswers(t, v.dryRunAnswers())
+	if served.Load() == 0 {
+		t.Fatal("the HTTP server never served the answer file")
 	}
 }

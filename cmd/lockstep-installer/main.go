@@ -31,6 +31,7 @@ import (
 	"github.com/lockstep-ft/lockstep/installer/checks"
 	"github.com/lockstep-ft/lockstep/installer/consoles"
 	"github.com/lockstep-ft/lockstep/installer/engine"
+	"github.com/lockstep-ft/lockstep/installer/netup"
 	"github.com/lockstep-ft/lockstep/installer/probe"
 	"github.com/lockstep-ft/lockstep/installer/tui"
 )
@@ -133,6 +134,7 @@ func run(cons *consoles.Set, logf func(string, ...any)) {
 		return
 	}
 
+	netup.LinksUp(5*time.Second, logf)
 	facts, err := checks.Gather("/proc", "/sys")
 	if err != nil {
 		logf("probing: %v", err)
@@ -346,6 +348,9 @@ func openLog() func(string, ...any) {
 		return func(string, ...any) {}
 	}
 	kmsg, _ := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0)
+	// Libraries (DHCP, u-root) log through the standard logger: into the log
+	// file, not over the installer's screens.
+	log.SetOutput(f)
 	l := log.New(f, "", log.LstdFlags)
 	return func(format string, args ...any) {
 		l.Printf(format, args...)
