@@ -168,13 +168,9 @@ func TestInstallerInteractiveCreateDryRun(t *testing.T) {
 	checkCreateAnswers(t, v.dryRunAnswers())
 }
 
-// TestInstallerUnattendedDryRun gives the same answers as a file on a second
-// stick labelled LOCKSTEPCFG; no key is pressed.
-func TestInstallerUnattendedDryRun(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	stick := filepath.Join(dir, "cfg.img")
-	file := `action: create
+// createAnswers is the answer file of the unattended tests: the same answers
+// TestInstallerInteractiveCreateDryRun types.
+const createAnswers = `action: create
 lab: true
 accept_warnings: true
 hostname: node0
@@ -187,6 +183,14 @@ network:
 disk: {system: "serial:lockstep-sys", confirm_erase: true}
 admin: {password: correct-horse-battery}
 `
+
+// TestInstallerUnattendedDryRun gives the same answers as a file on a second
+// stick labelled LOCKSTEPCFG; no key is pressed.
+func TestInstallerUnattendedDryRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stick := filepath.Join(dir, "cfg.img")
+	file := createAnswers
 	if _, err := esp.Build(stick, "LOCKSTEPCFG", []esp.File{{Path: answers.StickPath, Data: []byte(file)}}, time.Unix(0, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -218,19 +222,7 @@ func TestInstallerShowsVTxFailure(t *testing.T) {
 // TEST-NET-1 segment inside QEMU, forwarded to 127.0.0.1) after DHCP.
 func TestInstallerAnswersFromURL(t *testing.T) {
 	t.Parallel()
-	file := `action: create
-lab: true
-accept_warnings: true
-hostname: node0
-system: {name: lockstep-lab, ip: 192.0.2.100}
-network:
-  priv0: 52:54:00:00:00:01
-  ibiz0: 52:54:00:00:00:02
-  node: {ip: 192.0.2.10/24, gateway: 192.0.2.1}
-  dns: [192.0.2.53]
-disk: {system: "serial:lockstep-sys", confirm_erase: true}
-admin: {password: correct-horse-battery}
-`
+	file := createAnswers
 	var served atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/answers.yaml" {
