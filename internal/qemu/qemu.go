@@ -21,19 +21,28 @@ type Firmware int
 const (
 	SeaBIOS Firmware = iota
 	OVMF
+	// OVMFSecureBoot is OVMF with Secure Boot enforced and Microsoft's keys
+	// enrolled, as on a server shipped with Secure Boot on.
+	OVMFSecureBoot
 )
 
 func (f Firmware) String() string {
-	if f == OVMF {
+	switch f {
+	case OVMF:
 		return "ovmf"
+	case OVMFSecureBoot:
+		return "ovmf-secureboot"
 	}
 	return "seabios"
 }
 
-// OVMFCode and OVMFVars are Debian's 4 MiB OVMF builds (package ovmf).
+// Debian's 4 MiB OVMF builds (package ovmf); the Secure Boot pair needs a
+// q35 machine with SMM, and its variable store has Microsoft's keys enrolled.
 var (
-	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFCode       = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars       = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFSecureVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
 
 // FirmwareArgs returns the QEMU arguments for a firmware; OVMF gets a private
@@ -42,18 +51,24 @@ func FirmwareArgs(f Firmware, dir string) ([]string, error) {
 	if f == SeaBIOS {
 		return nil, nil
 	}
+	code, varsTemplate := OVMFCode, OVMFVars
+	var extra []string
+	if f == OVMFSecureBoot {
+		code, varsTemplate = OVMFSecureCode, OVMFSecureVars
+		extra = []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"}
+	}
 	vars := filepath.Join(dir, "OVMF_VARS.fd")
-	b, err := os.ReadFile(OVMFVars)
+	b, err := os.ReadFile(varsTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("qemu: OVMF variable store: %w (apt-get install ovmf)", err)
 	}
 	if err := os.WriteFile(vars, b, 0o644); err != nil {
 		return nil, err
 	}
-	return []string{
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
-		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
-	}, nil
+	return append(extra,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+	), nil
 }
 
 // VM is a running QEMU whose first serial port is captured.
