@@ -102,6 +102,9 @@ func TestBootsFourWays(t *testing.T) {
 			if !strings.Contains(out, "Install medium: /dev/") {
 				t.Errorf("the installer did not report its install medium:\n%s", tail(out))
 			}
+			if !strings.Contains(out, "Consoles: tty0 ttyS0") {
+				t.Errorf("the default entry must put the installer on both consoles:\n%s", tail(out))
+			}
 			// Under SeaBIOS the local console is in VGA text mode, so the
 			// screen's text can be read back: the installer must be there too.
 			if c.fw == qemu.SeaBIOS {
@@ -203,5 +206,72 @@ func TestSecureBoot(t *testing.T) {
 	}
 	if err := vm.WaitForAfter(ctx, mark, "Secure Boot on"); err != nil {
 		t.Fatalf("the boot-mode check does not report Secure Boot on: %v\n%s", err, tail(vm.Output()))
+	}
+}
+
+// TestBootMenuEntries picks the other two menu entries on the serial console:
+// "Rescue shell" in isolinux's menu (SeaBIOS) and "serial console only" in
+// GRUB's (OVMF). Keys go in as soon as the menu is drawn, before its timeout.
+func TestBootMenuEntries(t *testing.T) {
+	iso := isoPath(t)
+	cd := []string{"-drive", "file=" + iso + ",media=cdrom,readonly=on,if=none,id=cd", "-device", "ide-cd,drive=cd,bootindex=0"}
+	const down = "\x1b[B"
+	cases := []struct {
+		name, menuText, keys, want string
+		fw                         qemu.Firmware
+	}{
+		{"seabios-rescue", "Automatic boot in", down + down + "\r", "Rescue shell. The install medium is mounted at /run/lockstep/medium", qemu.SeaBIOS},
+		{"ovmf-serial-only", "Install Lockstep (serial console only)", down + "\r", readyLine, qemu.OVMF},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			fw, err := qemu.FirmwareArgs(c.fw, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := append(append([]string{"-accel", "tcg", "-m", "1536", "-nic", "none"}, fw...), cd...)
+			logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
+			if logDir == "" {
+				logDir = dir
+			}
+			os.MkdirAll(logDir, 0o755)
+			vm, err := qemu.Start("", args, filepath.Join(logDir, strings.ReplaceAll(t.Name(), "/", "_")+".serial.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := vm.WaitFor(ctx, c.menuText); err != nil {
+				t.Fatalf("boot menu not shown on the serial console: %v\n%s", err, tail(vm.Output()))
+			}
+			if err := vm.Send(c.keys); err != nil {
+				t.Fatal(err)
+			}
+			if err := vm.WaitFor(ctx, c.want); err != nil {
+				t.Fatalf("%v\n%s", err, tail(vm.Output()))
+			}
+			out := vm.Output()
+			switch c.name {
+			case "seabios-rescue":
+				if strings.Contains(out, readyLine) {
+					t.Errorf("the rescue entry started the installer")
+				}
+				// The shell works and sees the medium.
+				mark := vm.Mark()
+				if err := vm.Send("cat /run/lockstep/medium/.disk/info\r"); err != nil {
+					t.Fatal(err)
+				}
+				if err := vm.WaitForAfter(ctx, mark, "Lockstep "); err != nil {
+					t.Errorf("the rescue shell did not run a command: %v\n%s", err, tail(vm.Output()))
+				}
+			case "ovmf-serial-only":
+				if !regexp.MustCompile(`Consoles: ttyS0\s`).MatchString(out) {
+					t.Errorf("the serial-only entry must leave ttyS0 as the only console:\n%s", tail(out))
+				}
+			}
+		})
 	}
 }

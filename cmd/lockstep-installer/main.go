@@ -91,7 +91,7 @@ func readFlags() flags {
 
 func run(cons *consoles.Set, logf func(string, ...any)) {
 	release := strings.TrimSpace(readFile("/etc/lockstep-release"))
-	cons.Printf("\nLockstep installer %s\nDetecting hardware...\n", release)
+	cons.Printf("\nLockstep installer %s\nConsoles: %s\nDetecting hardware...\n", release, strings.Join(cons.Names(), " "))
 	fl := readFlags()
 
 	var uts unix.Utsname
