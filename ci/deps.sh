@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Build: gpgv + keyring verify the archive; go builds the initramfs.
 # Test: QEMU with SeaBIOS and OVMF boots the ISO; xorriso, fdisk and mtools inspect it.
 pkgs=(ca-certificates gpgv debian-archive-keyring
-      qemu-system-x86 qemu-utils ovmf seabios xorriso fdisk mtools gdisk isolinux time bc)
+      qemu-system-x86 qemu-utils ovmf seabios xorriso fdisk mtools gdisk isolinux time bc
+      grub-common grub-emu squashfs-tools kmod)
 if [ "${1:-}" = "--build-only" ]; then
   pkgs=(ca-certificates gpgv debian-archive-keyring)
 fi
