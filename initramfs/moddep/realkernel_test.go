@@ -2,6 +2,7 @@ package moddep
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockstep-ft/lockstep/image/debian"
+	"github.com/lockstep-ft/lockstep/image/recipe"
 	"github.com/lockstep-ft/lockstep/initramfs/coldplug"
 )
 
@@ -25,12 +28,18 @@ var installerModules = []string{
 //	dpkg-deb -x linux-image-<kver>_<ver>_amd64.deb /tmp/kpkg
 //	LOCKSTEP_KERNEL_TREE=/tmp/kpkg/usr/lib/modules/<kver> go test ./initramfs/moddep -run RealKernel -v
 //
+// or, with LOCKSTEP_NETWORK_TESTS=1 (as `make test` runs), against the
+// recipe's pinned kernel fetched through the build's own package cache.
+//
 // If depmod (kmod) is installed, it also runs depmod on the written tree
 // and compares its modules.dep and modules.alias with ours.
 func TestRealKernel(t *testing.T) {
 	root := os.Getenv("LOCKSTEP_KERNEL_TREE")
+	if root == "" && os.Getenv("LOCKSTEP_NETWORK_TESTS") == "1" {
+		root = recipeKernelTree(t)
+	}
 	if root == "" {
-		t.Skip("LOCKSTEP_KERNEL_TREE not set (point it at <unpacked linux-image .deb>/usr/lib/modules/<kver>)")
+		t.Skip("LOCKSTEP_KERNEL_TREE not set (point it at <unpacked linux-image .deb>/usr/lib/modules/<kver>) and LOCKSTEP_NETWORK_TESTS is not 1")
 	}
 	start := time.Now()
 	ix, err := Scan(root)
@@ -210,4 +219,46 @@ func sortedLines(b []byte) string {
 	l := strings.Split(string(b), "\n")
 	slices.Sort(l)
 	return strings.Join(l, "\n")
+}
+
+// recipeKernelTree unpacks the default recipe's kernel package (from the
+// build's download cache when warm) and returns its modules directory.
+func recipeKernelTree(t *testing.T) string {
+	t.Helper()
+	r, err := recipe.Load("../../recipes/lockstep.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, _ := os.UserHomeDir()
+	cache := filepath.Join(home, ".cache", "lockstep", "debian")
+	if d := os.Getenv("LOCKSTEP_CACHE"); d != "" {
+		cache = filepath.Join(d, "debian")
+	}
+	res := &debian.Resolver{Sources: r.Sources(), Arch: "amd64", Keyring: r.Archive.Keyring, CacheDir: cache}
+	ctx := context.Background()
+	locked, err := res.Resolve(ctx, r.Pins()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	deb, err := res.Fetch(ctx, locked[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keep := func(name string) bool {
+		return strings.HasPrefix(name, "usr/lib/modules/") || strings.HasPrefix(name, "lib/modules/")
+	}
+	if err := debian.Extract(deb, dir, keep); err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []string{"usr/lib/modules", "lib/modules"} {
+		entries, _ := os.ReadDir(filepath.Join(dir, base))
+		for _, e := range entries {
+			if e.IsDir() {
+				return filepath.Join(dir, base, e.Name())
+			}
+		}
+	}
+	t.Fatalf("kernel package %s has no modules directory", locked[0].Name)
+	return ""
 }
