@@ -27,6 +27,26 @@ func isoPath(t *testing.T) string {
 	return p
 }
 
+// startVM runs QEMU with args and captures its serial console into
+// LOCKSTEP_TEST_LOGS (or the test's temporary directory); the VM is stopped
+// when the test ends.
+func startVM(t *testing.T, args []string) *qemu.VM {
+	t.Helper()
+	logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
+	if logDir == "" {
+		logDir = t.TempDir()
+	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vm, err := qemu.Start("", args, filepath.Join(logDir, strings.ReplaceAll(t.Name(), "/", "_")+".serial.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Stop)
+	return vm
+}
+
 // boot starts a VM, waits for the ready line and returns the console output.
 func boot(t *testing.T, fw qemu.Firmware, args ...string) string {
 	out, _ := bootVM(t, fw, nil, args...)
@@ -46,17 +66,7 @@ func bootVM(t *testing.T, fw qemu.Firmware, whileUp func(qmp, dir string), args 
 	// -nic none: no user-mode network; tests add the NICs they need on QEMU-internal hubs.
 	all := append([]string{"-accel", "tcg", "-m", "1536", "-smp", "1", "-nic", "none"}, fwArgs...)
 	all = append(all, args...)
-	logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
-	if logDir == "" {
-		logDir = dir
-	}
-	os.MkdirAll(logDir, 0o755)
-	logPath := filepath.Join(logDir, strings.ReplaceAll(t.Name(), "/", "_")+".serial.log")
-	vm, err := qemu.Start("", all, logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Stop()
+	vm := startVM(t, all)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	if err := vm.WaitFor(ctx, readyLine); err != nil {
@@ -64,7 +74,7 @@ func bootVM(t *testing.T, fw qemu.Firmware, whileUp func(qmp, dir string), args 
 		if len(out) > 6000 {
 			out = out[len(out)-6000:]
 		}
-		t.Fatalf("%v\n--- serial console (tail; full log %s) ---\n%s", err, logPath, out)
+		t.Fatalf("%v\n--- serial console (tail) ---\n%s", err, out)
 	}
 	if whileUp != nil {
 		whileUp(qmp, dir)
@@ -178,16 +188,7 @@ func TestSecureBoot(t *testing.T) {
 	}
 	args := append([]string{"-accel", "tcg", "-m", "1536", "-nic", "none"}, fw...)
 	args = append(args, "-drive", "file="+iso+",media=cdrom,readonly=on,if=none,id=cd", "-device", "ide-cd,drive=cd,bootindex=0")
-	logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
-	if logDir == "" {
-		logDir = dir
-	}
-	os.MkdirAll(logDir, 0o755)
-	vm, err := qemu.Start("", args, filepath.Join(logDir, t.Name()+".serial.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Stop()
+	vm := startVM(t, args)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := vm.WaitFor(ctx, readyLine); err != nil {
@@ -232,16 +233,7 @@ func TestBootMenuEntries(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := append(append([]string{"-accel", "tcg", "-m", "1536", "-nic", "none"}, fw...), cd...)
-			logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
-			if logDir == "" {
-				logDir = dir
-			}
-			os.MkdirAll(logDir, 0o755)
-			vm, err := qemu.Start("", args, filepath.Join(logDir, strings.ReplaceAll(t.Name(), "/", "_")+".serial.log"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer vm.Stop()
+			vm := startVM(t, args)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			if err := vm.WaitFor(ctx, c.menuText); err != nil {

@@ -84,17 +84,7 @@ func startInstaller(t *testing.T, cpu, cmdline string, extra ...string) *install
 		"-netdev", "hubport,id=n1,hubid=11", "-device", "e1000,netdev=n1,mac=52:54:00:00:00:02",
 	}
 	args = append(args, extra...)
-	logDir := os.Getenv("LOCKSTEP_TEST_LOGS")
-	if logDir == "" {
-		logDir = dir
-	}
-	os.MkdirAll(logDir, 0o755)
-	vm, err := qemu.Start("", args, filepath.Join(logDir, t.Name()+".serial.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(vm.Stop)
-	return &installerVM{VM: vm, t: t}
+	return &installerVM{VM: startVM(t, args), t: t}
 }
 
 // expect waits for s on the console after mark; it fails the test with the
