@@ -165,19 +165,6 @@ func writeFile(dst string, data []byte) error {
 	return os.WriteFile(dst, data, 0o644)
 }
 
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 func (m *Manifest) json() []byte {
 	b, _ := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n')

@@ -14,6 +14,7 @@ import (
 	"github.com/lockstep-ft/lockstep/image/esp"
 	"github.com/lockstep-ft/lockstep/image/hybrid"
 	"github.com/lockstep-ft/lockstep/image/recipe"
+	"github.com/lockstep-ft/lockstep/internal/digest"
 )
 
 // Paths inside the ISO9660 tree.
@@ -67,7 +68,7 @@ func BuildISO(ctx context.Context, r *recipe.Recipe, out string, o Options) (*Ma
 		return nil, err
 	}
 	for _, f := range []string{bootmenu.Kernel, bootmenu.Initrd, espImage} {
-		sum, err := sha256File(filepath.Join(stage, f))
+		sum, err := digest.File(filepath.Join(stage, f))
 		if err != nil {
 			return nil, err
 		}

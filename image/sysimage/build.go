@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/lockstep-ft/lockstep/internal/digest"
 )
 
 // keyFormat changes when the meaning of the key inputs changes.
@@ -114,7 +116,7 @@ func (s Spec) key(toolVersions map[string]string) (string, error) {
 		}
 		put("file", []string{f.Name, sum})
 	}
-	keyring, err := sha256File(s.Keyring)
+	keyring, err := digest.File(s.Keyring)
 	if err != nil {
 		return "", fmt.Errorf("keyring %s: %w (on Debian: apt-get install debian-archive-keyring)", s.Keyring, errors.Unwrap(err))
 	}
@@ -135,24 +137,11 @@ func (f stagedFile) sum() (string, error) {
 		s := sha256.Sum256(f.Data)
 		return hex.EncodeToString(s[:]), nil
 	}
-	sum, err := sha256File(f.Src)
+	sum, err := digest.File(f.Src)
 	if err != nil {
 		return "", fmt.Errorf("extra file for %s: %w", f.Dst, err)
 	}
 	return sum, nil
-}
-
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // CachePath is where an image with this key is cached; its manifest is
@@ -291,7 +280,7 @@ func (b *Builder) build(ctx context.Context, s Spec, key string, tv map[string]s
 	if err != nil {
 		return nil, fmt.Errorf("system image: %w", err)
 	}
-	sum, err := sha256File(l.Out)
+	sum, err := digest.File(l.Out)
 	if err != nil {
 		return nil, fmt.Errorf("system image: mksquashfs wrote no image: %w", err)
 	}
