@@ -150,7 +150,7 @@ func run(cons *consoles.Set, logf func(string, ...any)) {
 	lab := fl.lab || (unattended != nil && unattended.Lab)
 	results := checks.All(facts, checks.Options{Lab: lab})
 
-	var eng engine.Engine = notYet{}
+	var eng engine.Engine = diskEngine{facts: facts, cmdline: readFile("/proc/cmdline"), media: mediaTag(), logf: logf}
 	if fl.dryRun {
 		eng = engine.DryRun{Out: cons}
 	}
@@ -182,7 +182,12 @@ func run(cons *consoles.Set, logf func(string, ...any)) {
 		rescue(cons, logf)
 	case tui.PowerOff:
 		powerOff(unix.LINUX_REBOOT_CMD_POWER_OFF)
-	case tui.Reboot, tui.Install:
+	case tui.Install:
+		if unattended != nil && dev != "" {
+			ejectMedium(dev, logf)
+		}
+		powerOff(unix.LINUX_REBOOT_CMD_RESTART)
+	case tui.Reboot:
 		powerOff(unix.LINUX_REBOOT_CMD_RESTART)
 	}
 }
@@ -312,13 +317,13 @@ func defaultSize(f *os.File, logf func(string, ...any)) {
 	}
 }
 
-// notYet is the engine until the disk install lands: it refuses clearly.
-type notYet struct{}
-
-func (notYet) Run(ctx context.Context, a answers.Answers, emit func(engine.Event)) error {
-	err := errors.New("this build of the installer cannot write the system to disk yet; boot with lockstep.dryrun=1 to check answers")
-	emit(engine.Event{Step: "done", Title: "Install not available", Message: err.Error(), Level: engine.Error, Done: true})
-	return err
+// mediaTag is the medium's build id (the name of lockstep/media-<id>).
+func mediaTag() string {
+	m, _ := filepath.Glob(filepath.Join(mediumDir, "lockstep", "media-*"))
+	if len(m) == 0 {
+		return ""
+	}
+	return strings.TrimPrefix(filepath.Base(m[0]), "media-")
 }
 
 // rescue runs a shell on /dev/console, restarting it when it exits: the user

@@ -41,6 +41,17 @@ type Manifest struct {
 	Kernel   string            `json:"kernel"`
 	Packages []debian.Locked   `json:"packages"`
 	Files    map[string]string `json:"files,omitempty"` // path -> sha256 of the big artifacts
+	// System is the system image on the medium (SystemDir), if any; its own
+	// manifest there lists its packages.
+	System *SystemRef `json:"system,omitempty"`
+}
+
+// SystemRef names the system image an ISO carries.
+type SystemRef struct {
+	Version string `json:"version"`
+	Kernel  string `json:"kernel"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
 }
 
 // inputs are the fetched and unpacked packages of a recipe.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/lockstep-ft/lockstep/image/sysimage"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,13 @@ func BuildISO(ctx context.Context, r *recipe.Recipe, out string, o Options) (*Ma
 	}
 	if err := stageEFI(in, stage, menu, epoch); err != nil {
 		return nil, err
+	}
+	if r.System != "" {
+		sys, err := BuildSystem(ctx, r, filepath.Join(stage, sysimage.MediumDir), o)
+		if err != nil {
+			return nil, err
+		}
+		m.System = &SystemRef{Version: r.Version, Kernel: sys.Kernel, SHA256: sys.SHA256, Size: sys.Size}
 	}
 	for _, f := range []string{bootmenu.Kernel, bootmenu.Initrd, espImage} {
 		sum, err := digest.File(filepath.Join(stage, f))

@@ -72,6 +72,11 @@ type Recipe struct {
 		Commands []string `yaml:"commands"`
 	} `yaml:"installer"`
 
+	// System is the system image recipe (image/sysimage), relative to this
+	// file: the host OS the installer writes to a node. Empty builds an ISO
+	// without one, whose installer can only do dry runs.
+	System string `yaml:"system"`
+
 	// Dir is the directory the recipe was read from (for relative paths).
 	Dir string `yaml:"-"`
 }

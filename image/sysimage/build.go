@@ -294,11 +294,17 @@ func (b *Builder) build(ctx context.Context, s Spec, key string, tv map[string]s
 	if err := os.Rename(l.Out, out); err != nil {
 		return nil, err
 	}
+	var boot []Image
+	if s.bootable() {
+		if boot, err = moveBootFiles(filepath.Join(l.meta(), "boot"), BootDir(out)); err != nil {
+			return nil, fmt.Errorf("system image: boot files: %w", err)
+		}
+	}
 	m := &Manifest{
 		Format: ManifestFormat, Version: s.Version, Key: key, Epoch: s.Epoch.UTC(),
 		Suite: s.Suite, Backports: s.Backports, Mirror: s.Mirror, Archive: rels,
 		Kernel: kernel, Image: Image{File: filepath.Base(out), Size: st.Size(), SHA256: sum},
-		Tools: tv, Packages: pkgs,
+		Boot: boot, Tools: tv, Packages: pkgs,
 	}
 	if err := writeFileAtomic(ManifestPath(out), m.JSON(), 0o644); err != nil {
 		return nil, err
@@ -307,10 +313,59 @@ func (b *Builder) build(ctx context.Context, s Spec, key string, tv map[string]s
 }
 
 func result(m *Manifest, out string, cached bool) *Result {
-	return &Result{
+	r := &Result{
 		Squashfs: out, Manifest: ManifestPath(out), SHA256: m.Image.SHA256, Size: m.Image.Size,
 		Key: m.Key, Kernel: m.Kernel, Packages: m.Packages, Cached: cached,
 	}
+	if len(m.Boot) > 0 {
+		r.BootDir = BootDir(out)
+	}
+	return r
+}
+
+// moveBootFiles moves the boot files from the build's meta directory to
+// dir and describes them.
+func moveBootFiles(from, dir string) ([]Image, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []Image
+	for _, name := range BootFiles {
+		src := filepath.Join(from, name)
+		sum, n, err := copyFile(src, filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Image{File: name, Size: n, SHA256: sum})
+	}
+	return out, nil
+}
+
+// copyBootFiles copies the boot files listed in m from one BootDir to
+// another, checking each against m.
+func copyBootFiles(m *Manifest, from, to string) error {
+	if len(m.Boot) == 0 {
+		return nil
+	}
+	if err := os.RemoveAll(to); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	for _, f := range m.Boot {
+		sum, n, err := copyFile(filepath.Join(from, f.File), filepath.Join(to, f.File))
+		if err != nil {
+			return err
+		}
+		if sum != f.SHA256 || n != f.Size {
+			return fmt.Errorf("%s: sha256 %s (%d bytes), the manifest says %s (%d bytes)", filepath.Join(from, f.File), sum, n, f.SHA256, f.Size)
+		}
+	}
+	return nil
 }
 
 // stage copies (or writes) one file into the build's scratch directory.
@@ -353,6 +408,10 @@ func (b *Builder) fromCache(s Spec, key, out string) (*Result, error) {
 		os.Remove(out)
 		return nil, fmt.Errorf("%s: sha256 %s (%d bytes), its manifest says %s (%d bytes)", src, sum, n, m.Image.SHA256, m.Image.Size)
 	}
+	if err := copyBootFiles(m, BootDir(src), BootDir(out)); err != nil {
+		os.Remove(out)
+		return nil, err
+	}
 	m.Version = s.Version
 	m.Image.File = filepath.Base(out)
 	if err := writeFileAtomic(ManifestPath(out), m.JSON(), 0o644); err != nil {
@@ -374,6 +433,9 @@ func (b *Builder) store(out, key string) error {
 	// The manifest goes second: an image without one is never used.
 	os.Remove(ManifestPath(dst))
 	if _, _, err := copyFile(out, dst); err != nil {
+		return err
+	}
+	if err := copyBootFiles(m, BootDir(out), BootDir(dst)); err != nil {
 		return err
 	}
 	m.Image.File = filepath.Base(dst)

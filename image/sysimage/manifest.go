@@ -32,6 +32,8 @@ type Manifest struct {
 	Archive []Release `json:"archive"`
 	Kernel  string    `json:"kernel"` // release: /boot/vmlinuz-<kernel>
 	Image   Image     `json:"image"`
+	// Boot are the boot files in BootDir (bootable images only), BootFiles order.
+	Boot []Image `json:"boot,omitempty"`
 	// Tools are the host tools that made the bytes, with their versions.
 	Tools map[string]string `json:"tools"`
 	// Packages is the package lock: every package installed in the image.

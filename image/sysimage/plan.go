@@ -16,9 +16,19 @@ var (
 	agentUnit []byte
 	//go:embed files/sshd-keygen.conf
 	sshdKeygenDropIn []byte
+	//go:embed files/initramfs/lockstep
+	initramfsScript []byte
+	//go:embed files/initramfs/hook
+	initramfsHook []byte
+	//go:embed files/lockstep-trial.service
+	trialUnit []byte
+	//go:embed files/trial-guard
+	trialGuard []byte
 )
 
 const (
+	trialUnitPath  = "/usr/lib/systemd/system/lockstep-trial.service"
+	trialUnitName  = "lockstep-trial.service"
 	agentUnitPath  = "/usr/lib/systemd/system/lockstepd.service"
 	agentUnitName  = "lockstepd.service"
 	sshdKeygenPath = "/etc/systemd/system/sshd-keygen.service.d/lockstep.conf"
@@ -67,7 +77,34 @@ func (s Spec) staged() []stagedFile {
 	if s.wants("openssh-server") {
 		out = append(out, stagedFile{Name: "sshd-keygen.conf", Dst: sshdKeygenPath, Mode: 0o644, Data: sshdKeygenDropIn})
 	}
+	if s.bootable() {
+		out = append(out,
+			stagedFile{Name: "initramfs-script", Dst: "/etc/initramfs-tools/scripts/lockstep", Mode: 0o644, Data: initramfsScript},
+			stagedFile{Name: "initramfs-hook", Dst: "/etc/initramfs-tools/hooks/lockstep", Mode: 0o755, Data: initramfsHook},
+			stagedFile{Name: "lockstep-trial.service", Dst: trialUnitPath, Mode: 0o644, Data: trialUnit},
+			stagedFile{Name: "trial-guard", Dst: "/usr/lib/lockstep/trial-guard", Mode: 0o755, Data: trialGuard})
+	}
 	return out
+}
+
+// bootPackages make an image installable on a node's disk: its kernel and
+// initramfs, and the boot loaders the installer copies out of it.
+var bootPackages = []string{"initramfs-tools", "busybox", "grub-pc-bin", "grub-efi-amd64-signed", "shim-signed"}
+
+// bootable reports whether the image carries a kernel and bootPackages:
+// then the build also makes the boot files (BootFiles) next to the image.
+func (s Spec) bootable() bool {
+	for _, p := range bootPackages {
+		if !s.wants(p) {
+			return false
+		}
+	}
+	for _, p := range append(append([]string(nil), s.Packages...), s.FromBackports...) {
+		if strings.HasPrefix(pkgName(p), "linux-image-") {
+			return true
+		}
+	}
+	return false
 }
 
 func (s Spec) hasAgent() bool {
@@ -89,6 +126,9 @@ func (s Spec) enable() []string {
 	units := append([]string(nil), s.EnableUnits...)
 	if s.hasAgent() && !slices.Contains(units, agentUnitName) {
 		units = append(units, agentUnitName)
+	}
+	if s.bootable() && !slices.Contains(units, trialUnitName) {
+		units = append(units, trialUnitName)
 	}
 	return units
 }
@@ -209,6 +249,9 @@ func (s Spec) customizeHooks(l layout) []string {
 	if len(s.DisableUnits) > 0 {
 		hooks = append(hooks, `chroot "$1" systemctl disable `+strings.Join(s.DisableUnits, " "))
 	}
+	if s.bootable() {
+		hooks = append(hooks, s.bootHooks(l)...)
+	}
 	hooks = append(hooks, strings.Join([]string{
 		// Host keys are per node: sshd-keygen makes them on the node.
 		`rm -f "$1"/etc/ssh/ssh_host_*`,
@@ -242,4 +285,54 @@ func unixMode(m fs.FileMode) uint32 {
 // shq quotes s for sh.
 func shq(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// The boot files a bootable image yields next to it (BootDir): what the
+// installer puts on the ESP and in the BIOS boot partition. They come out of
+// the image itself, so a slot's kernel, initramfs and boot loaders always
+// match the system in it.
+const (
+	BootKernel = "vmlinuz"     // the kernel
+	BootInitrd = "initrd.img"  // initramfs-tools with /scripts/lockstep
+	BootCore   = "core.img"    // GRUB for BIOS (i386-pc), for the BIOS boot partition
+	BootMBR    = "boot.img"    // GRUB's MBR boot code
+	BootShim   = "shimx64.efi" // signed shim: EFI/BOOT/BOOTX64.EFI
+	BootGrub   = "grubx64.efi" // signed GRUB, loaded by shim
+	BootMok    = "mmx64.efi"   // MOK manager, loaded by shim on demand
+)
+
+// BootFiles lists the boot files in a fixed order.
+var BootFiles = []string{BootKernel, BootInitrd, BootCore, BootMBR, BootShim, BootGrub, BootMok}
+
+// BIOSPrefix is GRUB's prefix in core.img: the ESP (partition 2 of
+// installer/engine/layout) of the disk the BIOS booted, "(,gpt2)" leaving
+// the disk to GRUB. The signed UEFI GRUB looks in its own directory instead.
+const BIOSPrefix = "(,gpt2)/boot/grub"
+
+// biosModules are built into core.img, so BIOS GRUB needs no module
+// directory on the ESP (the signed UEFI GRUB has them built in as well).
+var biosModules = []string{"biosdisk", "part_gpt", "fat", "loadenv", "regexp", "test", "echo",
+	"sleep", "minicmd", "normal", "configfile", "linux", "serial", "terminal", "search", "all_video"}
+
+// bootHooks rebuild the initramfs with the Lockstep root script, make
+// core.img, and copy the boot files out to <meta>/boot.
+func (s Spec) bootHooks(l layout) []string {
+	boot := shq(path.Join(filepath.ToSlash(l.meta()), "boot"))
+	return []string{
+		// The kernel's postinst built an initramfs before our script was in.
+		`chroot "$1" update-initramfs -u -k all`,
+		`mkdir -p "$1/usr/lib/lockstep/boot" && chroot "$1" grub-mkimage -O i386-pc -o /usr/lib/lockstep/boot/core.img -p ` +
+			shq(BIOSPrefix) + " " + strings.Join(biosModules, " "),
+		`mkdir -p ` + boot + ` && ` + strings.Join([]string{
+			`cp -L "$1/vmlinuz" ` + boot + `/` + BootKernel,
+			`cp -L "$1/initrd.img" ` + boot + `/` + BootInitrd,
+			`cp "$1/usr/lib/lockstep/boot/core.img" ` + boot + `/` + BootCore,
+			`cp "$1/usr/lib/grub/i386-pc/boot.img" ` + boot + `/` + BootMBR,
+			`cp "$1/usr/lib/shim/shimx64.efi.signed" ` + boot + `/` + BootShim,
+			`cp "$1/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" ` + boot + `/` + BootGrub,
+			`cp "$1/usr/lib/shim/mmx64.efi.signed" ` + boot + `/` + BootMok,
+		}, " && "),
+		// The .old links point at the same kernel: one fewer thing to explain.
+		`rm -f "$1/vmlinuz.old" "$1/initrd.img.old"`,
+	}
 }

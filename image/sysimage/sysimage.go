@@ -87,8 +87,22 @@ type Result struct {
 	Size     int64  // of the image, bytes
 	Key      string // the cache key of the inputs
 	Kernel   string // kernel release, e.g. 7.3.4+deb13-amd64 (/boot/vmlinuz-<Kernel>)
+	BootDir  string // the boot files (BootFiles); "" when the image is not bootable
 	Packages []Package
 	Cached   bool // served from the cache
+}
+
+// Where an install medium (the ISO) carries the system image: the squashfs
+// at MediumImage, its manifest and boot files beside it.
+const (
+	MediumDir   = "lockstep/system"
+	MediumImage = MediumDir + "/system.squashfs"
+)
+
+// BootDir is where Build puts the boot files (BootFiles) of the image at
+// out: system.squashfs → system.boot/.
+func BootDir(out string) string {
+	return strings.TrimSuffix(out, ".squashfs") + ".boot"
 }
 
 // ManifestPath is where Build writes the manifest of the image at out:

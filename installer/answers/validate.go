@@ -22,7 +22,8 @@ type Hardware struct {
 // Default minimum system disk sizes (see Hardware.MinDiskBytes).
 const (
 	DefaultMinDiskBytes int64 = 64 << 30
-	LabMinDiskBytes     int64 = 16 << 30
+	// The default disk layout (installer/engine/layout) needs 17.3 GiB.
+	LabMinDiskBytes int64 = 20 << 30
 )
 
 // NIC is a network interface of this machine.

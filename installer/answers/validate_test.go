@@ -132,7 +132,7 @@ func TestValidateRules(t *testing.T) {
 		{name: "system disk by kernel name", mutate: func(a *Answers) { a.Disk.System = "vda" }, field: "disk.system", phrase: `"vda" is a kernel name, which can change between boots; use the disk's stable id "virtio-lockstep-sys"`},
 		{name: "system disk by /dev name", mutate: func(a *Answers) { a.Disk.System = "/dev/sdb" }, field: "disk.system", phrase: `stable id "wwn-0x5000c500a1b2c3d4"`},
 		{name: "system disk smaller than default minimum", mutate: func(a *Answers) { a.Lab = false }, field: "disk.system", phrase: `"virtio-lockstep-sys" (vda) is 32.0 GiB; the system disk needs at least 64.0 GiB`},
-		{name: "system disk smaller than lab minimum", mutate: func(a *Answers) { a.Disk.System = "virtio-small" }, field: "disk.system", phrase: "is 8.0 GiB; the system disk needs at least 16.0 GiB"},
+		{name: "system disk smaller than lab minimum", mutate: func(a *Answers) { a.Disk.System = "virtio-small" }, field: "disk.system", phrase: "is 8.0 GiB; the system disk needs at least 20.0 GiB"},
 		{name: "system disk smaller than hardware minimum", hw: func() Hardware { h := richHW(); h.MinDiskBytes = 120 << 30; return h }, mutate: func(a *Answers) { a.Disk.System = "virtio-lockstep-data" }, field: "disk.system", phrase: "is 100.0 GiB; the system disk needs at least 120.0 GiB"},
 		{name: "boot medium as system disk", mutate: func(a *Answers) { a.Disk.System = "ata-QEMU_DVD-ROM_QM00001" }, field: "disk.system", phrase: "is the install medium this installer booted from"},
 		{name: "storage group unknown", mutate: func(a *Answers) { a.Disk.StorageGroup = []string{"virtio-lockstep-data", "nvme-nope"} }, field: "disk.storage_group[1]", phrase: `no disk has id "nvme-nope"`},

@@ -43,7 +43,7 @@ const (
 	WarnSystemDiskBytes = 128 * GiB // warn when the largest is under this
 	// LabMinSystemDiskBytes: in lab mode a small disk is a warning down to
 	// this floor (the same as answers.LabMinDiskBytes), so lab VMs stay small.
-	LabMinSystemDiskBytes = 16 * GiB
+	LabMinSystemDiskBytes = 20 * GiB
 	// LegacyBootMaxDiskBytes: an MBR addresses 2 TiB; legacy BIOS boot from
 	// a larger disk needs GPT, which some older BIOSes will not boot.
 	LegacyBootMaxDiskBytes = 2 * TiB

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -121,11 +122,24 @@ func (a *app) update(msg tea.Msg) tea.Cmd {
 			a.prog.finished(msg)
 			if a.leave != nil && a.leave.pending != 0 {
 				a.finish(a.leave.pending)
+			} else if a.prog.unattended && !a.prog.failed {
+				// Nobody is at the console of an unattended install:
+				// reboot into the installed system after a pause.
+				return tea.Tick(UnattendedRebootDelay, func(time.Time) tea.Msg { return rebootMsg{} })
 			}
 		}
+	case rebootMsg:
+		a.finish(Install)
 	}
 	return nil
 }
+
+// UnattendedRebootDelay is how long the success screen of an unattended
+// install stays before the machine reboots.
+var UnattendedRebootDelay = 10 * time.Second
+
+// rebootMsg ends a successful unattended install.
+type rebootMsg struct{}
 
 // bodyHeight is the number of body lines at height h.
 func (a *app) bodyHeight(h int) int {

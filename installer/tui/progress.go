@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
@@ -204,7 +205,11 @@ func (s *progressScreen) view(a *app, w, h int) []string {
 		bottom = append(bottom, "Log: "+LogPath, "Stopping...")
 	case s.done:
 		bottom = append(bottom, styleBold.Render(clip("Installation complete.", w)))
-		bottom = append(bottom, wrap("Remove the install medium and press Enter to reboot.", w)...)
+		if s.unattended {
+			bottom = append(bottom, wrap(fmt.Sprintf("Rebooting into the installed system in %d seconds (Enter: now).", int(UnattendedRebootDelay/time.Second)), w)...)
+		} else {
+			bottom = append(bottom, wrap("Remove the install medium and press Enter to reboot.", w)...)
+		}
 	}
 	if len(bottom) > 0 {
 		bottom = append([]string{""}, bottom...)

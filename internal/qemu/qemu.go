@@ -225,3 +225,23 @@ func (vm *VM) Stop() {
 		vm.log.Close()
 	}
 }
+
+// Wait waits until QEMU exits (a guest reboot under -no-reboot, a power
+// off) or ctx ends.
+func (vm *VM) Wait(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		vm.mu.Lock()
+		vm.cond.Broadcast()
+		vm.mu.Unlock()
+	})
+	defer stop()
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	for !vm.done {
+		if ctx.Err() != nil {
+			return fmt.Errorf("qemu still running: %w", ctx.Err())
+		}
+		vm.cond.Wait()
+	}
+	return nil
+}

@@ -16,10 +16,11 @@ const (
 // image makes booting independent of the module directory on the ESP.
 //
 //   - part_gpt, fat: find the ESP and read grub.cfg and grubenv from it;
-//   - squash4 with xzio, gzio, lzopio: read the kernel and initrd inside a
-//     slot's squashfs. GRUB 2.06 (Debian 12) reads xz, gzip and lzo
-//     squashfs but not zstd (checked in grub-emu): the system image must be
-//     built with -comp xz or gzip;
+//   - no squash4: GRUB (2.06 and 2.12) reads xz, gzip and lzo squashfs but
+//     not zstd, and the slots hold zstd images. Each slot's kernel and
+//     initrd are copied to the ESP next to it instead (/lockstep/a/, /b/),
+//     which also spares GRUB decompressing a 300 MB image's directory
+//     tables before every boot;
 //   - loadenv (load_env, save_env), regexp, test, echo, sleep, minicmd
 //     (exit), normal, configfile: the script itself;
 //   - linux: linux and initrd (on UEFI, GRUB 2.06's linux uses the EFI
@@ -27,7 +28,7 @@ const (
 //   - serial, terminal: the serial console (IPMI SOL, SPEC I10);
 //   - biosdisk on BIOS; efi_gop on UEFI so the kernel gets a framebuffer.
 func Modules(platform string) []string {
-	m := []string{"part_gpt", "fat", "squash4", "xzio", "gzio", "lzopio",
+	m := []string{"part_gpt", "fat",
 		"loadenv", "regexp", "test", "echo", "sleep", "minicmd", "normal", "configfile",
 		"linux", "serial", "terminal"}
 	switch platform {
@@ -39,10 +40,16 @@ func Modules(platform string) []string {
 	return m
 }
 
+// KeyTrialTimeout is an optional variable of the environment block: the
+// seconds a trial boot has to become healthy before the trial guard
+// (lockstep-trial.service) reboots; empty means the guard's default.
+const KeyTrialTimeout = "trial_timeout"
+
 // SlotBoot says where a slot is and how its kernel is found by Linux.
 type SlotBoot struct {
 	// Partition is the slot's GPT partition number on the disk GRUB's
-	// configuration was read from (the ESP's disk).
+	// configuration was read from (the ESP's disk). GRUB does not read the
+	// slot (its kernel is on the ESP); the number documents the layout.
 	Partition int
 	// PartUUID, when set, goes on the kernel command line as
 	// root=PARTUUID=… so the initramfs mounts exactly this partition.
@@ -56,13 +63,11 @@ type GrubParams struct {
 	// "${prefix}/grubenv": both GRUBs are installed with their prefix in
 	// /boot/grub on the ESP, where grub.cfg is too.
 	EnvFile string
-	// Kernel and Initrd are paths inside the slot's squashfs. The defaults
-	// are the symlinks Debian's kernel packages maintain at the root of
-	// the tree (/vmlinuz -> boot/vmlinuz-<release>): one static grub.cfg
-	// then boots both slots even when their kernel releases differ. GRUB's
-	// squash4 follows symlinks (checked in grub-emu).
-	Kernel string // default /vmlinuz
-	Initrd string // default /initrd.img
+	// KernelDir is the ESP directory holding one directory per slot with
+	// that slot's kernel and initrd: <KernelDir>/a/vmlinuz, .../a/initrd.img.
+	// Default /lockstep. An install writes the slot's pair before it marks
+	// the slot good, so a good slot always has its own kernel.
+	KernelDir string
 	// KernelArgs are appended to every kernel command line, e.g.
 	// "console=tty0 console=ttyS0,115200n8 panic=10".
 	KernelArgs string
@@ -95,11 +100,8 @@ func (p GrubParams) withDefaults() GrubParams {
 	if p.EnvFile == "" {
 		p.EnvFile = "${prefix}/grubenv"
 	}
-	if p.Kernel == "" {
-		p.Kernel = "/vmlinuz"
-	}
-	if p.Initrd == "" {
-		p.Initrd = "/initrd.img"
+	if p.KernelDir == "" {
+		p.KernelDir = "/lockstep"
 	}
 	if p.Timeout == 0 {
 		p.Timeout = DefaultTimeout
@@ -142,17 +144,18 @@ func GrubConfig(params GrubParams) string {
 	w("set timeout_style=menu\n")
 	w("set lockstep_env=\"%s\"\n\n", p.EnvFile)
 
-	w("# The slots are partitions of the disk this file was read from ($root\n")
-	w("# is the ESP, e.g. hd0,gpt2): GRUB 2.06 cannot search by partition\n")
-	w("# label, and a label search could find another Lockstep disk.\n")
-	w("regexp --set=1:lockstep_disk '^([^,]+),' \"$root\"\n")
-	w("export lockstep_disk\n\n")
+	w("# $root is the ESP this file was read from; each slot's kernel and\n")
+	w("# initrd are there, under %s/<slot>/.\n\n", p.KernelDir)
 
 	w("# Variables missing from the block must read as empty.\n")
 	for _, k := range Keys {
 		w("set %s=\n", k)
 	}
-	w("load_env --file \"$lockstep_env\" %s\n\n", strings.Join(Keys, " "))
+	w("load_env --file \"$lockstep_env\" %s\n", strings.Join(Keys, " "))
+	w("# Optional: how long a trial boot may take to become healthy (seconds).\n")
+	w("set %s=\n", KeyTrialTimeout)
+	w("load_env --file \"$lockstep_env\" %s\n\n", KeyTrialTimeout)
+	w("set lockstep_trial=0\n")
 
 	w("set lockstep_slot=\n")
 	w("# Rules 1-2: a try-once slot.\n")
@@ -176,6 +179,7 @@ func GrubConfig(params GrubParams) string {
 		w("    set tries=\"$lockstep_left\"\n")
 		w("    if save_env --file \"$lockstep_env\" tries; then\n")
 		w("      set lockstep_slot=%s\n", s)
+		w("      set lockstep_trial=1\n")
 		w("    else\n")
 		w("      echo \"%s: cannot record the trial boot of system %s; not trying it.\"\n", p.Title, s.Upper())
 		w("    fi\n")
@@ -231,16 +235,18 @@ func GrubConfig(params GrubParams) string {
 		if sb.PartUUID != "" {
 			args = append(args, "root=PARTUUID="+strings.ToLower(sb.PartUUID), "rootfstype=squashfs")
 		}
-		args = append(args, "ro", "lockstep.slot="+string(s), fmt.Sprintf("lockstep.version=$%s_version", s))
+		// rw: the root is an overlay whose lower layer, the slot's squashfs,
+		// is read-only anyway; "ro" would only make systemd remount it.
+		args = append(args, "rw", "lockstep.slot="+string(s), fmt.Sprintf("lockstep.version=$%s_version", s),
+			"lockstep.trial=$lockstep_trial", "lockstep.trial_timeout=$"+KeyTrialTimeout)
 		if p.KernelArgs != "" {
 			args = append(args, p.KernelArgs)
 		}
 		w("function lockstep_entry_%s {\n", s)
 		w("  menuentry \"%s system %s ($%s_version)\" --id lockstep-%s {\n", p.Title, s.Upper(), s, s)
-		w("    set lockstep_dev=\"(${lockstep_disk},gpt%d)\"\n", sb.Partition)
 		w("    echo \"Loading %s system %s ($%s_version)...\"\n", p.Title, s.Upper(), s)
-		w("    %s \"${lockstep_dev}%s\" %s\n", linux, p.Kernel, strings.Join(args, " "))
-		w("    %s \"${lockstep_dev}%s\"\n", initrd, p.Initrd)
+		w("    %s \"($root)%s/%s/vmlinuz\" %s\n", linux, p.KernelDir, s, strings.Join(args, " "))
+		w("    %s \"($root)%s/%s/initrd.img\"\n", initrd, p.KernelDir, s)
 		if p.testLoader {
 			w("    lockstep_test_boot\n")
 		}

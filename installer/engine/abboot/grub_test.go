@@ -32,10 +32,8 @@ func TestGrubConfigText(t *testing.T) {
 		`load_env --file "$lockstep_env" active next tries a_state b_state a_version b_version`,
 		`if save_env --file "$lockstep_env" tries; then`,
 		`save_env --file "$lockstep_env" next tries b_state`,
-		`regexp --set=1:lockstep_disk '^([^,]+),' "$root"`,
-		`set lockstep_dev="(${lockstep_disk},gpt4)"`,
-		`linux "${lockstep_dev}/vmlinuz" root=PARTUUID=1ca2612c-8a4d-5571-b269-43025c1de414 rootfstype=squashfs ro lockstep.slot=b lockstep.version=$b_version console=tty0 console=ttyS0,115200n8 panic=10`,
-		`initrd "${lockstep_dev}/initrd.img"`,
+		`linux "($root)/lockstep/b/vmlinuz" root=PARTUUID=1ca2612c-8a4d-5571-b269-43025c1de414 rootfstype=squashfs rw lockstep.slot=b lockstep.version=$b_version lockstep.trial=$lockstep_trial lockstep.trial_timeout=$trial_timeout console=tty0 console=ttyS0,115200n8 panic=10`,
+		`initrd "($root)/lockstep/b/initrd.img"`,
 		"serial --unit=0 --speed=115200\n",
 		"set timeout=0\n",
 		"set fallback=1\n",
@@ -74,12 +72,10 @@ func TestGrubScriptCheck(t *testing.T) {
 
 // emuDisk is a small Lockstep disk image for grub-emu: the real layout (so
 // the partition numbers are the real ones), a FAT ESP holding grub.cfg and
-// grubenv, and xz squashfs images laid out like a Debian tree (the kernel
-// and initrd in /boot, the /vmlinuz and /initrd.img symlinks) in both slots.
+// grubenv, and each slot's kernel and initrd under /lockstep/<slot>/.
 type emuDisk struct {
 	img, devmap, dir string
 	l                layout.Layout
-	squash           []byte
 }
 
 func need(t *testing.T, tools ...string) {
@@ -92,7 +88,7 @@ func need(t *testing.T, tools ...string) {
 }
 
 func newEmuDisk(t *testing.T) *emuDisk {
-	need(t, "grub-emu", "mformat", "mmd", "mcopy", "mksquashfs")
+	need(t, "grub-emu", "mformat", "mmd", "mcopy", "mdel")
 	d := &emuDisk{dir: t.TempDir()}
 	opts := layout.Options{ESPSize: 32 * layout.MiB, SlotSize: 64 * layout.MiB, StateSize: 64 * layout.MiB, MinStorageSize: layout.MiB}
 	size, err := layout.MinDiskBytes(opts)
@@ -124,19 +120,7 @@ func newEmuDisk(t *testing.T) *emuDisk {
 	d.mtools(t, "mformat", "-i", mt, "-T", strconv.FormatInt(esp.Size/512, 10), "-v", "ESP", "::")
 	d.mtools(t, "mmd", "-i", mt, "::/boot", "::/boot/grub")
 
-	tree := filepath.Join(d.dir, "tree")
-	os.MkdirAll(filepath.Join(tree, "boot"), 0o755)
-	os.WriteFile(filepath.Join(tree, "boot", "vmlinuz-6.12.0-1-amd64"), []byte("not a kernel\n"), 0o644)
-	os.WriteFile(filepath.Join(tree, "boot", "initrd.img-6.12.0-1-amd64"), []byte("not an initrd\n"), 0o644)
-	os.Symlink("boot/vmlinuz-6.12.0-1-amd64", filepath.Join(tree, "vmlinuz"))
-	os.Symlink("boot/initrd.img-6.12.0-1-amd64", filepath.Join(tree, "initrd.img"))
-	sq := filepath.Join(d.dir, "slot.sqfs")
-	if out, err := exec.Command("mksquashfs", tree, sq, "-comp", "xz", "-noappend", "-quiet").CombinedOutput(); err != nil {
-		t.Fatalf("mksquashfs: %v\n%s", err, out)
-	}
-	if d.squash, err = os.ReadFile(sq); err != nil {
-		t.Fatal(err)
-	}
+	d.mtools(t, "mmd", "-i", mt, "::/lockstep", "::/lockstep/a", "::/lockstep/b")
 	d.setSlot(t, A, true)
 	d.setSlot(t, B, true)
 
@@ -152,26 +136,20 @@ func (d *emuDisk) mtools(t *testing.T, tool string, args ...string) {
 	}
 }
 
-// setSlot writes the squashfs to slot s, or zeroes its start (no file
-// system: GRUB cannot load its kernel).
+// setSlot puts slot s's kernel and initrd on the ESP, or deletes them
+// (GRUB cannot load the slot's kernel).
 func (d *emuDisk) setSlot(t *testing.T, s Slot, present bool) {
 	t.Helper()
-	p, err := d.l.Slot(string(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(d.img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	data := d.squash
+	mt := d.img + "@@" + strconv.FormatInt(d.l.ESP().Start, 10)
+	dir := "::/lockstep/" + string(s) + "/"
 	if !present {
-		data = make([]byte, len(d.squash))
+		d.mtools(t, "mdel", "-i", mt, dir+"vmlinuz", dir+"initrd.img")
+		return
 	}
-	if _, err := f.WriteAt(data, p.Start); err != nil {
-		t.Fatal(err)
-	}
+	k, i := filepath.Join(d.dir, "vmlinuz"), filepath.Join(d.dir, "initrd.img")
+	os.WriteFile(k, []byte("not a kernel\n"), 0o644)
+	os.WriteFile(i, []byte("not an initrd\n"), 0o644)
+	d.mtools(t, "mcopy", "-o", "-i", mt, k, i, dir)
 }
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
@@ -219,7 +197,7 @@ func (d *emuDisk) boot(t *testing.T, cfg string, st State) (string, State) {
 	return out, after
 }
 
-var bootedRe = regexp.MustCompile(`LOCKSTEP-TEST linux \(hd0,gpt(\d)\)/vmlinuz\n((?:LOCKSTEP-ARG .*\n)*)LOCKSTEP-TEST initrd .*\nLOCKSTEP-TEST boot`)
+var bootedRe = regexp.MustCompile(`LOCKSTEP-TEST linux \(hd0,gpt2\)/lockstep/([ab])/vmlinuz\n((?:LOCKSTEP-ARG .*\n)*)LOCKSTEP-TEST initrd .*\nLOCKSTEP-TEST boot`)
 
 // bootedSlot reads which slot grub-emu "booted", checking that the
 // partition, kernel and command line belong to it. The command line comes
@@ -238,14 +216,14 @@ func (d *emuDisk) bootedSlot(t *testing.T, out string) (Slot, string) {
 	cmdline := strings.Join(args, " ") + " "
 	for _, s := range Slots {
 		p, _ := d.l.Slot(string(s))
-		if last[1] == strconv.Itoa(p.Number) {
+		if last[1] == string(s) {
 			if !strings.Contains(cmdline, "lockstep.slot="+string(s)+" ") || !strings.Contains(cmdline, "root=PARTUUID="+strings.ToLower(p.GUID)+" ") {
 				t.Errorf("slot %s booted with command line %q", s, cmdline)
 			}
 			return s, cmdline
 		}
 	}
-	t.Fatalf("booted partition %s is no slot", last[1])
+	t.Fatalf("booted kernel directory %s is no slot", last[1])
 	return "", ""
 }
 
@@ -298,6 +276,14 @@ func TestGrubEmu(t *testing.T) {
 			if got != "" {
 				if v := st.Slot(got).Version; !strings.Contains(cmdline, "lockstep.version="+v+" ") {
 					t.Errorf("command line %q lacks the version %s", cmdline, v)
+				}
+				// The trial guard runs only on a trial boot.
+				trial := "lockstep.trial=0 "
+				if wantState.Next == wantSlot {
+					trial = "lockstep.trial=1 "
+				}
+				if !strings.Contains(cmdline, trial) {
+					t.Errorf("command line %q lacks %q", cmdline, trial)
 				}
 			}
 		})

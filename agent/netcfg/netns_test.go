@@ -1,0 +1,115 @@
+package netcfg
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// TestNetlinkInNamespace runs the configurator against the real kernel, in
+// a network namespace of its own with a veth pair standing in for the two
+// NICs. It needs root, so it runs only when asked:
+//
+//	LOCKSTEP_NETWORK_TESTS=1 go test ./agent/netcfg/ -run TestNetlinkInNamespace -v
+func TestNetlinkInNamespace(t *testing.T) {
+	if os.Getenv("LOCKSTEP_NETWORK_TESTS") != "1" {
+		t.Skip("set LOCKSTEP_NETWORK_TESTS=1 (as root) to run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+
+	// The namespace is the thread's: keep this goroutine on it.
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	var ns netns.NsHandle = -1
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			// Stay locked: the runtime then ends the thread with this
+			// goroutine instead of running others in the test namespace.
+			t.Errorf("restore the original network namespace: %v", err)
+			return
+		}
+		// An unnamed namespace lives as long as a thread or fd holds it:
+		// closing the last fd deletes it, even if the test crashed.
+		ns.Close()
+		runtime.UnlockOSThread()
+	}()
+	if ns, err = netns.New(); err != nil {
+		t.Fatalf("new network namespace: %v", err)
+	}
+	if cur, _ := netns.Get(); cur.Equal(orig) {
+		t.Fatal("still in the original network namespace")
+	}
+
+	nl, err := NewNetlink() // its sockets stay in the test namespace
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	if ls, err := nl.List(); err != nil || len(ls) != 1 || ls[0].Name != "lo" {
+		t.Fatalf("a new namespace should hold only lo; got %+v, %v: refusing to touch it", ls, err)
+	}
+
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: "lstest0", HardwareAddr: mac(macPriv)},
+		PeerName:         "lstest1",
+		PeerHardwareAddr: mac(macIbiz),
+	}
+	if err := nl.h.LinkAdd(veth); err != nil {
+		t.Fatalf("create veth pair: %v", err)
+	}
+
+	c := &Configurator{Links: nl}
+	for run := 1; run <= 2; run++ { // the second run finds everything in place
+		res, err := c.Configure(context.Background(), staticNet())
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if res.Ibiz0 != netip.MustParsePrefix("192.0.2.10/24") {
+			t.Fatalf("run %d: ibiz0 %v", run, res.Ibiz0)
+		}
+	}
+
+	for name, m := range map[string]string{"priv0": macPriv, "ibiz0": macIbiz} {
+		l, err := nl.h.LinkByName(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(l.Attrs().HardwareAddr, mac(m)) || l.Attrs().Flags&net.FlagUp == 0 {
+			t.Errorf("%s: MAC %s, flags %v; want %s, up", name, l.Attrs().HardwareAddr, l.Attrs().Flags, m)
+		}
+	}
+	ibiz0, _ := nl.h.LinkByName("ibiz0")
+	routes, err := nl.h.RouteList(ibiz0, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(routes, func(r netlink.Route) bool {
+		return (r.Dst == nil || r.Dst.IP.IsUnspecified()) && r.Gw.Equal(net.ParseIP("192.0.2.1"))
+	}) {
+		t.Errorf("no default route via 192.0.2.1 on ibiz0: %v", routes)
+	}
+
+	o, err := Observe(nl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Priv0 != "up" || !slices.Contains(o.Ibiz0, netip.MustParsePrefix("192.0.2.10/24")) {
+		t.Errorf("Observe = %+v", o)
+	}
+	t.Logf("observed: %+v", o)
+}

@@ -1,0 +1,171 @@
+// Package nodeconfig is a node's identity and network configuration as the
+// installer writes it to the STATE partition and the agent reads it at every
+// boot (SPEC I6–I8). It is the installer's checked answers with the NICs
+// resolved to MAC addresses (kernel names change between kernels; MACs do
+// not) and a record of the install, never a clear-text password.
+package nodeconfig
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lockstep-ft/lockstep/installer/answers"
+)
+
+const (
+	// StateMount is where the installed system mounts the STATE partition.
+	StateMount = "/var/lib/lockstep"
+	// FileName is the config's name at the root of STATE.
+	FileName = "node.json"
+	// Path is the config on a running node.
+	Path = StateMount + "/" + FileName
+	// Format is the version of this file's layout.
+	Format = 1
+)
+
+// Config is node.json.
+type Config struct {
+	Format   int            `json:"format"`
+	Action   answers.Action `json:"action"` // how the node was installed: create, replace, recover
+	Hostname string         `json:"hostname"`
+	// Lab marks a node installed with the lab override (no VT-x check).
+	Lab bool `json:"lab,omitempty"`
+	// System is the new system's identity (Create only; a joining node
+	// learns it from the system).
+	System answers.System `json:"system"`
+	// JoinFingerprint pins the system CA a joining node accepts ("" = ask).
+	JoinFingerprint string  `json:"join_fingerprint,omitempty"`
+	Network         Network `json:"network"`
+	// AdminPasswordHash is a crypt(3) SHA-512 hash (Create only).
+	AdminPasswordHash string  `json:"admin_password_hash,omitempty"`
+	Install           Install `json:"install"`
+}
+
+// Network is the node's NICs by role and its management address.
+type Network struct {
+	Priv0 NIC             `json:"priv0"`
+	Ibiz0 NIC             `json:"ibiz0"`
+	Node  answers.Address `json:"node"` // on ibiz0: static (normalized) or DHCP
+	DNS   []string        `json:"dns,omitempty"`
+	NTP   []string        `json:"ntp,omitempty"`
+}
+
+// NIC is a role's interface: the agent renames the link with this MAC to
+// the role's name (priv0, ibiz0).
+type NIC struct {
+	MAC string `json:"mac"` // lower-case aa:bb:cc:dd:ee:ff
+}
+
+// Install records how and when the node was installed.
+type Install struct {
+	Time    time.Time `json:"time"`
+	Version string    `json:"version"` // system image version written to slot A
+	Media   string    `json:"media,omitempty"`
+	Disk    string    `json:"disk"` // the system disk's stable id
+}
+
+// FromAnswers builds the config from validated answers and the MACs that
+// priv0 and ibiz0 resolved to.
+func FromAnswers(a answers.Answers, priv0MAC, ibiz0MAC string, inst Install) (Config, error) {
+	c := Config{
+		Format:          Format,
+		Action:          a.Action,
+		Hostname:        a.Hostname,
+		Lab:             a.Lab,
+		System:          a.System,
+		JoinFingerprint: a.Join.Fingerprint,
+		Network: Network{
+			Priv0: NIC{MAC: priv0MAC},
+			Ibiz0: NIC{MAC: ibiz0MAC},
+			Node:  a.Network.Node,
+			DNS:   a.Network.DNS,
+			NTP:   a.Network.NTP,
+		},
+		AdminPasswordHash: a.Admin.PasswordHash,
+		Install:           inst,
+	}
+	if a.Admin.Password != "" && a.Admin.PasswordHash == "" {
+		h, err := HashPassword(a.Admin.Password)
+		if err != nil {
+			return Config{}, err
+		}
+		c.AdminPasswordHash = h
+	}
+	return c, c.Validate()
+}
+
+// Validate checks what the agent relies on.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Format != Format {
+		errs = append(errs, fmt.Errorf("format %d: this build reads format %d", c.Format, Format))
+	}
+	switch c.Action {
+	case answers.Create, answers.Replace, answers.Recover:
+	default:
+		errs = append(errs, fmt.Errorf("action %q is not create, replace or recover", c.Action))
+	}
+	if c.Hostname == "" {
+		errs = append(errs, errors.New("hostname is empty"))
+	}
+	for role, n := range map[string]NIC{"priv0": c.Network.Priv0, "ibiz0": c.Network.Ibiz0} {
+		if _, err := net.ParseMAC(n.MAC); err != nil {
+			errs = append(errs, fmt.Errorf("network.%s.mac %q: %v", role, n.MAC, err))
+		}
+	}
+	if c.Network.Priv0.MAC != "" && c.Network.Priv0.MAC == c.Network.Ibiz0.MAC {
+		errs = append(errs, errors.New("priv0 and ibiz0 are the same NIC"))
+	}
+	if !c.Network.Node.DHCP && c.Network.Node.IP == "" {
+		errs = append(errs, errors.New("network.node: neither DHCP nor a static address"))
+	}
+	return errors.Join(errs...)
+}
+
+// Marshal is the file's content.
+func (c Config) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Parse reads node.json.
+func Parse(b []byte) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("node config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("node config: %w", err)
+	}
+	return c, nil
+}
+
+// Load reads node.json from path.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteDir writes node.json into dir (the STATE tree being prepared).
+func (c Config) WriteDir(dir string) error {
+	b, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, FileName), b, 0o600)
+}
