@@ -11,7 +11,7 @@ NAME     := $(shell sed -n 's/^name: *//p' $(RECIPE))
 ISO      ?= out/$(NAME)-$(VERSION).iso
 TESTLOGS ?= out/test-logs
 
-.PHONY: all iso test unit boot-test bench bench-iso deps clean
+.PHONY: all iso disk test unit boot-test bench bench-iso bench-install deps clean
 
 all: iso
 
@@ -31,10 +31,19 @@ test: iso
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_NETWORK_TESTS=1 \
 	  $(GO) test -timeout 50m -parallel 2 ./...
 
-bench: bench-iso
+bench: bench-iso bench-install
 
 bench-iso: iso
 	ci/bench/iso.sh $(ISO)
+
+bench-install: iso
+	ci/bench/install.sh $(ISO)
+
+# The disk image of an installed node, through the install engine (for labs):
+#   make disk ANSWERS=recipes/answers/create-node0.yaml
+ANSWERS ?= recipes/answers/create-node0.yaml
+disk: deps
+	@$(GO) run ./cmd/lockstep-build disk -recipe $(RECIPE) -answers $(ANSWERS)
 
 clean:
 	rm -rf out

@@ -4,13 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: gpgv + keyring verify the archive; go builds the initramfs.
+# Build: gpgv + keyring verify the archive; go builds the initramfs;
+# mmdebstrap and mksquashfs (squashfs-tools) make the system image.
 # Test: QEMU with SeaBIOS and OVMF boots the ISO; xorriso, fdisk and mtools inspect it.
-pkgs=(ca-certificates gpgv debian-archive-keyring
+build=(ca-certificates gpgv debian-archive-keyring mmdebstrap squashfs-tools)
+pkgs=("${build[@]}"
       qemu-system-x86 qemu-utils ovmf seabios xorriso fdisk mtools gdisk isolinux time bc
-      grub-common grub-emu squashfs-tools kmod)
+      grub-common grub-emu kmod)
 if [ "${1:-}" = "--build-only" ]; then
-  pkgs=(ca-certificates gpgv debian-archive-keyring)
+  pkgs=("${build[@]}")
 fi
 
 missing=()

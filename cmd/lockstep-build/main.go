@@ -1,6 +1,7 @@
 // Command lockstep-build makes Lockstep's outputs from a recipe.
 //
 //	lockstep-build iso [-recipe recipes/lockstep.yaml] [-o out/lockstep-<version>.iso] [-answers answers.yaml]
+//	lockstep-build disk -answers node.yaml [-size 32G] [-format raw|qcow2] [-o out/<hostname>.img]
 package main
 
 import (
@@ -23,6 +24,7 @@ func usage() {
 
 commands:
   iso    build the hybrid installer ISO (BIOS + UEFI; DVD, USB stick, IPMI virtual media)
+  disk   build the disk image of an installed node (raw or qcow2), with the install engine
 
 Run "lockstep-build <command> -h" for the flags of a command.
 `)
@@ -37,6 +39,8 @@ func main() {
 	switch os.Args[1] {
 	case "iso":
 		err = cmdISO(os.Args[2:])
+	case "disk":
+		err = cmdDisk(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return

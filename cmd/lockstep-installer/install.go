@@ -61,8 +61,16 @@ func (d diskEngine) Run(ctx context.Context, a answers.Answers, emit func(engine
 		return err
 	}
 	defer tools.Close()
-	// O_EXCL on a block device: refuse a disk something has mounted.
-	f, err := os.OpenFile(dev, os.O_RDWR|os.O_EXCL, 0)
+	// O_EXCL on a block device fails while anything has it or one of its
+	// partitions mounted (or in an md array): refuse such a disk. The
+	// check's descriptor is closed again because mke2fs opens the disk
+	// exclusively itself.
+	excl, err := os.OpenFile(dev, os.O_RDWR|os.O_EXCL, 0)
+	if err != nil {
+		return fmt.Errorf("system disk %s (%s) is in use: %w", a.Disk.System, dev, err)
+	}
+	excl.Close()
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("system disk %s (%s): %w", a.Disk.System, dev, err)
 	}

@@ -116,6 +116,9 @@ func (t *ImageTools) MakeExt4(ctx context.Context, disk *os.File, offset, size i
 // offset inside dev, populated from dir.
 func MakeExt4Args(offset, size int64, label, dir, dev string) []string {
 	return []string{
+		// -F: dev is the whole disk (with a partition table), not a
+		// partition. mke2fs opens it with O_EXCL itself, so the caller
+		// must not hold an exclusive open (see cmd/lockstep-installer).
 		"-q", "-F", "-t", "ext4", "-L", label,
 		// nodiscard: a discard must never reach outside the partition
 		// (the slots and the storage group share the disk).

@@ -178,8 +178,8 @@ func (m *consoleModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			sh.mu.Unlock()
 			return m, nil // read-only console
 		}
-	case eventMsg, finishedMsg:
-		// The engine's messages come back to the console that ran the
+	case eventMsg, finishedMsg, rebootMsg:
+		// The engine's messages (and the unattended reboot's tick) come back to the console that ran the
 		// command waiting for them; they change the state whichever it is.
 		sh.mu.Lock()
 	default:

@@ -80,3 +80,20 @@ func TestUnattendedStops(t *testing.T) {
 		})
 	}
 }
+
+// TestUnattendedRebootsByItself: nobody is at an unattended install's
+// console, so success ends in a reboot without a key.
+func TestUnattendedRebootsByItself(t *testing.T) {
+	old := UnattendedRebootDelay
+	UnattendedRebootDelay = 200 * time.Millisecond
+	defer func() { UnattendedRebootDelay = old }()
+	eng := &fakeEngine{events: okEvents()}
+	cfg := testConfig(eng, passChecks)
+	ans := validAnswers()
+	cfg.Unattended = &ans
+	h := start(t, "unattended-reboot", cfg)
+	h.waitFor("Rebooting into the installed system")
+	if res := h.result(); res.Kind != Install {
+		t.Fatalf("result %v, want install (reboot)", res.Kind)
+	}
+}
