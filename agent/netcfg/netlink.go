@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -18,6 +19,13 @@ func NewNetlink() (*Netlink, error) {
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink: %w", err)
+	}
+	// A reply the kernel drops (receive buffer overrun during a burst of
+	// link events at boot) would otherwise block a request forever; with a
+	// timeout it fails and the agent's retry loop asks again.
+	if err := h.SetSocketTimeout(5 * time.Second); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("rtnetlink socket timeout: %w", err)
 	}
 	return &Netlink{h: h}, nil
 }

@@ -132,8 +132,13 @@ func bootOptions(cmdline string) engine.BootOptions {
 		if strings.HasPrefix(f, "console=") {
 			consoles = append(consoles, f)
 			if v := strings.TrimPrefix(f, "console="); strings.HasPrefix(v, "ttyS") {
-				unit, speed, _ := strings.Cut(strings.TrimPrefix(v, "ttyS"), ",")
-				speed = strings.TrimRightFunc(speed, func(r rune) bool { return r < '0' || r > '9' })
+				// ttyS0,115200n8: GRUB's serial takes the unit and the
+				// speed alone (parity n and 8 bits are its defaults).
+				unit, opts, _ := strings.Cut(strings.TrimPrefix(v, "ttyS"), ",")
+				speed := opts
+				if i := strings.IndexFunc(opts, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+					speed = opts[:i]
+				}
 				if speed == "" {
 					speed = "115200"
 				}
