@@ -180,7 +180,10 @@ func (c *Console) Println(line string) error {
 }
 
 // Terminal is a console device opened for writing.
-type Terminal struct{ f *os.File }
+type Terminal struct {
+	path string
+	f    *os.File
+}
 
 // OpenTerminal opens a console device such as /dev/tty1 or /dev/ttyS0.
 // O_NOCTTY: the agent is a session leader under systemd, and a console
@@ -188,16 +191,37 @@ type Terminal struct{ f *os.File }
 // getty takes the line. O_NONBLOCK: opening a serial line must not wait for
 // a carrier, and it makes writes pollable so they can time out.
 func OpenTerminal(path string) (*Terminal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	f, err := openTerminal(path)
 	if err != nil {
 		return nil, err
 	}
-	return &Terminal{f: f}, nil
+	return &Terminal{path: path, f: f}, nil
+}
+
+func openTerminal(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
 }
 
 // Write writes p, giving up after a few seconds: a serial line held by flow
-// control must not stall the agent.
+// control must not stall the agent. A getty starting on the same line calls
+// vhangup(), after which every descriptor opened before fails with EIO:
+// on any error but the timeout the device is opened again and the write
+// retried once.
 func (t *Terminal) Write(p []byte) (int, error) {
+	n, err := t.write(p)
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, err
+	}
+	f, oerr := openTerminal(t.path)
+	if oerr != nil {
+		return n, err
+	}
+	t.f.Close()
+	t.f = f
+	return t.write(p)
+}
+
+func (t *Terminal) write(p []byte) (int, error) {
 	_ = t.f.SetWriteDeadline(time.Now().Add(3 * time.Second))
 	return t.f.Write(p)
 }

@@ -2,10 +2,15 @@ package console
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/charmbracelet/x/exp/golden"
 )
@@ -106,5 +111,74 @@ func TestTerminal(t *testing.T) {
 	}
 	if _, err := OpenTerminal(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("opened a missing device")
+	}
+}
+
+// TestTerminalReopensAfterHangup: a getty on the same serial line calls
+// vhangup(), after which the agent's descriptor only returns EIO; the next
+// write must reopen the device. A pty's slave stands in for ttyS0.
+func TestTerminalReopensAfterHangup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("TIOCVHANGUP needs CAP_SYS_TTY_CONFIG (make test runs as root)")
+	}
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave := fmt.Sprintf("/dev/pts/%d", n)
+	term, err := OpenTerminal(slave)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	// Keep the line open the way a getty holds it, then hang it up.
+	getty, err := os.OpenFile(slave, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer getty.Close()
+	if err := unix.IoctlSetInt(int(getty.Fd()), unix.TIOCVHANGUP, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := term.f.Write([]byte("x")); err == nil {
+		t.Fatal("the hung-up descriptor still writes: the test does not hang up")
+	}
+	if _, err := term.Write([]byte("after hangup\n")); err != nil {
+		t.Fatalf("write after hangup: %v", err)
+	}
+	buf := make([]byte, 64)
+	master.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := master.Read(buf)
+	if !strings.Contains(string(buf[:got]), "after hangup") {
+		t.Fatalf("the line got %q", buf[:got])
+	}
+}
+
+// TestTerminalReopensAfterError: any failed write (here a descriptor
+// closed behind the terminal's back) reopens the device.
+func TestTerminalReopensAfterError(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tty")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	term, err := OpenTerminal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term.f.Close()
+	if _, err := term.Write([]byte("again\n")); err != nil {
+		t.Fatal(err)
+	}
+	term.Close()
+	if b, _ := os.ReadFile(p); string(b) != "again\n" {
+		t.Fatalf("wrote %q", b)
 	}
 }

@@ -33,7 +33,7 @@ admin: {password: correct-horse-battery}
 `
 
 // NodeReady is the agent's line on the serial console (agent/console).
-const nodeReady = "LOCKSTEP NODE READY node0 192.0.2.11"
+const nodeReady = "LOCKSTEP NODE READY node0 192.0.2.11 waiting for peer"
 
 // node is a lab machine: a 32 GB virtio system disk (a sparse raw file,
 // so the test can inspect and modify it), two NICs on QEMU-internal hubs,
@@ -137,7 +137,7 @@ func TestInstallCreateBootsFromDisk(t *testing.T) {
 				toInstaller.Round(time.Second), installTime.Round(time.Second), firstBoot.Round(time.Second), (installTime + firstBoot).Round(time.Second))
 			benchRecord(t, fw.String(), toInstaller, installTime, firstBoot)
 			out := vm.Output()
-			for _, s := range []string{"waiting for peer", "lockstep-lab"} {
+			for _, s := range []string{"System     lockstep-lab", "Boot       slot A, version 0.1.0"} {
 				if !strings.Contains(out, s) {
 					t.Errorf("the node's status screen lacks %q:\n%s", s, tail(out))
 				}

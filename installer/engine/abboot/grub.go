@@ -40,6 +40,13 @@ func Modules(platform string) []string {
 	return m
 }
 
+// The install medium (the ISO) as GRUB finds it when the disk has nothing
+// to boot: a file only the medium has, and its own UEFI grub.cfg.
+const (
+	InstallMediumFile    = "/lockstep/manifest.json"
+	InstallMediumGrubCfg = "/EFI/BOOT/grub.cfg"
+)
+
 // KeyTrialTimeout is an optional variable of the environment block: the
 // seconds a trial boot has to become healthy before the trial guard
 // (lockstep-trial.service) reboots; empty means the guard's default.
@@ -278,10 +285,19 @@ func GrubConfig(params GrubParams) string {
 	w("  # tries its next boot option, a BIOS gets INT 18h and tries its next\n")
 	w("  # boot device.\n")
 	w("  echo \"%s: no bootable system slot: slot a is $a_state, slot b is $b_state.\"\n", p.Title)
-	w("  echo \"Trying the next boot device.\"\n")
 	if !p.testLoader {
 		w("  sleep 10\n") // time to read the message on the console
 	}
+	w("  if [ \"$grub_platform\" = \"efi\" ]; then\n")
+	w("    # EDK2-based firmware shows its boot menu instead of trying the next\n")
+	w("    # device when a boot loader returns success, and GRUB's exit (through\n")
+	w("    # shim) does: start an attached Lockstep install medium directly.\n")
+	w("    if search --no-floppy --file --set=lockstep_medium %s; then\n", InstallMediumFile)
+	w("      echo \"Starting the installer on the Lockstep medium ($lockstep_medium).\"\n")
+	w("      configfile ($lockstep_medium)%s\n", InstallMediumGrubCfg)
+	w("    fi\n")
+	w("  fi\n")
+	w("  echo \"Trying the next boot device.\"\n")
 	w("  exit\n")
 	w("fi\n")
 	return b.String()
