@@ -1,0 +1,182 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultIdleTimeout   = 30 * time.Minute
+	DefaultMaxSessions   = 64
+	DefaultLoginFailures = 5
+	DefaultLoginWindow   = time.Minute
+)
+
+// Options configure a Server.
+type Options struct {
+	Backend Backend // required
+	// Verify checks a user's password; lockstepd passes a closure over
+	// nodeconfig.VerifyPassword and the admin's hash. Required.
+	Verify func(user, password string) bool
+	// TLS is the node's certificate from the system CA (see ServerTLS).
+	// Required by Serve; the API is never served in clear text.
+	TLS *tls.Config
+	// Health is the /healthz check; nil means always healthy.
+	Health func(context.Context) error
+
+	IdleTimeout   time.Duration // a token expires after this long unused
+	MaxSessions   int           // live tokens kept; the oldest-used goes
+	LoginFailures int           // failed password checks per client IP...
+	LoginWindow   time.Duration // ...within this window, then 429
+	Now           func() time.Time
+	Log           *log.Logger // nil: discard
+}
+
+// Server is the API. It is an http.Handler; Serve runs it over TLS on a
+// listener, and may be called for several listeners (the system IP and
+// the node's own address) that share the sessions.
+type Server struct {
+	backend  Backend
+	verify   func(user, password string) bool
+	health   func(context.Context) error
+	tls      *tls.Config
+	log      *log.Logger
+	idle     time.Duration
+	sessions *sessions
+	limiter  *limiter
+	mux      *http.ServeMux
+}
+
+// New checks o and builds the Server.
+func New(o Options) (*Server, error) {
+	if o.Backend == nil || o.Verify == nil {
+		return nil, errors.New("api: Options.Backend and Options.Verify are required")
+	}
+	o.IdleTimeout = or(o.IdleTimeout, DefaultIdleTimeout)
+	o.MaxSessions = or(o.MaxSessions, DefaultMaxSessions)
+	o.LoginFailures = or(o.LoginFailures, DefaultLoginFailures)
+	o.LoginWindow = or(o.LoginWindow, DefaultLoginWindow)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = log.New(io.Discard, "", 0)
+	}
+	s := &Server{
+		backend:  o.Backend,
+		verify:   o.Verify,
+		health:   o.Health,
+		tls:      o.TLS,
+		log:      o.Log,
+		idle:     o.IdleTimeout,
+		sessions: &sessions{idle: o.IdleTimeout, max: o.MaxSessions, now: o.Now},
+		limiter:  &limiter{max: o.LoginFailures, window: o.LoginWindow, now: o.Now, fails: map[string][]time.Time{}},
+		mux:      http.NewServeMux(),
+	}
+	s.routes()
+	return s, nil
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store") // tokens and live state
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) routes() {
+	s.handle("GET", "/healthz", s.healthz, false)
+	s.handle("POST", "/api/v1/login", s.login, false)
+	s.handle("POST", "/api/v1/logout", s.logout, true)
+	s.handle("GET", "/api/v1/system", s.system, true)
+	s.handle("GET", "/api/v1/nodes", s.nodes, true)
+	s.handle("GET", "/api/v1/nodes/{id}", s.node, true)
+	s.handle("POST", "/api/v1/nodes/{id}/{action}", s.action, true)
+	s.handle("GET", "/api/v1/alerts", s.alerts, true)
+	// Anything else is a 404, but only after authentication, so that
+	// the unauthenticated surface is exactly /healthz and login.
+	s.mux.HandleFunc("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.URL.Path)
+	}))
+}
+
+// handle registers method+path and, on the bare path, a JSON 405 for the
+// other methods (ServeMux's own 405 is plain text).
+func (s *Server) handle(method, path string, h http.HandlerFunc, auth bool) {
+	notAllowed := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", method)
+		s.writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+method)
+	}
+	if auth {
+		h, notAllowed = s.authed(h), s.authed(notAllowed)
+	}
+	s.mux.HandleFunc(method+" "+path, h)
+	s.mux.HandleFunc(path, notAllowed)
+}
+
+// Serve serves the API over TLS on ln until ctx ends, then shuts down
+// gracefully (in-flight requests get a few seconds).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.tls == nil || (len(s.tls.Certificates) == 0 && s.tls.GetCertificate == nil) {
+		return errors.New("api: Options.TLS with a certificate is required to serve")
+	}
+	cfg := s.tls.Clone()
+	cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
+	hs := &http.Server{
+		Handler:           s,
+		TLSConfig:         cfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          s.log,
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = hs.Shutdown(sctx)
+		case <-done:
+		}
+	}()
+	err := hs.ServeTLS(ln, "", "")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// writeJSON writes v indented, so that curl output is readable too.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		s.log.Printf("api: encode %T: %v", v, err)
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the response failed","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Server) writeError(w http.ResponseWriter, status int, code, msg string) {
+	s.writeJSON(w, status, Error{Error: msg, Code: code})
+}
