@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
@@ -134,7 +135,16 @@ func writeFile(fs filesystem.FileSystem, f File) error {
 	return nil
 }
 
+// envMu serialises setEnv: the environment is process-wide, and two
+// overlapping set/restore pairs (parallel builds, parallel tests) would
+// leave the first one's value behind for good, changing every later build
+// that reads SOURCE_DATE_EPOCH.
+var envMu sync.Mutex
+
+// setEnv sets k until the returned func restores it; it holds envMu until
+// then, so callers must restore promptly.
 func setEnv(k, v string) func() {
+	envMu.Lock()
 	old, had := os.LookupEnv(k)
 	os.Setenv(k, v)
 	return func() {
@@ -143,5 +153,6 @@ func setEnv(k, v string) func() {
 		} else {
 			os.Unsetenv(k)
 		}
+		envMu.Unlock()
 	}
 }

@@ -3,10 +3,12 @@ package esp
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -74,5 +76,31 @@ func checkWithMtools(t *testing.T, img string, payload []byte) {
 	info, _ := exec.Command("minfo", "-i", img, "::").CombinedOutput()
 	if !strings.Contains(string(info), `disk type="FAT16`) {
 		t.Fatalf("image is not FAT16:\n%s", info)
+	}
+}
+
+// TestBuildLeavesTheEnvironmentAlone: parallel builds (parallel tests make
+// answer sticks) must not leave SOURCE_DATE_EPOCH behind, or every later
+// build in the process takes its timestamps from it.
+func TestBuildLeavesTheEnvironmentAlone(t *testing.T) {
+	if v, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok {
+		t.Setenv("SOURCE_DATE_EPOCH", v) // restored by the test framework
+		os.Unsetenv("SOURCE_DATE_EPOCH")
+	}
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := filepath.Join(dir, fmt.Sprintf("%d.img", i))
+			if _, err := Build(out, "TEST", []File{{Path: "a.txt", Data: []byte("x")}}, time.Unix(int64(i), 0)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if v, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok {
+		t.Fatalf("SOURCE_DATE_EPOCH=%s left behind", v)
 	}
 }
