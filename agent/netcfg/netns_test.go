@@ -5,13 +5,12 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/lockstep-ft/lockstep/internal/netnstest"
 )
 
 // TestNetlinkInNamespace runs the configurator against the real kernel, in
@@ -20,49 +19,13 @@ import (
 //
 //	LOCKSTEP_NETWORK_TESTS=1 go test ./agent/netcfg/ -run TestNetlinkInNamespace -v
 func TestNetlinkInNamespace(t *testing.T) {
-	if os.Getenv("LOCKSTEP_NETWORK_TESTS") != "1" {
-		t.Skip("set LOCKSTEP_NETWORK_TESTS=1 (as root) to run")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-
-	// The namespace is the thread's: keep this goroutine on it.
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	var ns netns.NsHandle = -1
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the runtime then ends the thread with this
-			// goroutine instead of running others in the test namespace.
-			t.Errorf("restore the original network namespace: %v", err)
-			return
-		}
-		// An unnamed namespace lives as long as a thread or fd holds it:
-		// closing the last fd deletes it, even if the test crashed.
-		ns.Close()
-		runtime.UnlockOSThread()
-	}()
-	if ns, err = netns.New(); err != nil {
-		t.Fatalf("new network namespace: %v", err)
-	}
-	if cur, _ := netns.Get(); cur.Equal(orig) {
-		t.Fatal("still in the original network namespace")
-	}
+	netnstest.Enter(t)
 
 	nl, err := NewNetlink() // its sockets stay in the test namespace
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nl.Close()
-	if ls, err := nl.List(); err != nil || len(ls) != 1 || ls[0].Name != "lo" {
-		t.Fatalf("a new namespace should hold only lo; got %+v, %v: refusing to touch it", ls, err)
-	}
 
 	veth := &netlink.Veth{
 		LinkAttrs:        netlink.LinkAttrs{Name: "lstest0", HardwareAddr: mac(macPriv)},

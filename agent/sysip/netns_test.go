@@ -6,15 +6,14 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/lockstep-ft/lockstep/internal/netnstest"
 )
 
 // TestSystemIPInNamespace acquires and releases a system IP against the
@@ -24,48 +23,13 @@ import (
 //
 //	LOCKSTEP_NETWORK_TESTS=1 go test ./agent/sysip/ -run TestSystemIPInNamespace -v
 func TestSystemIPInNamespace(t *testing.T) {
-	if os.Getenv("LOCKSTEP_NETWORK_TESTS") != "1" {
-		t.Skip("set LOCKSTEP_NETWORK_TESTS=1 (as root) to run")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-
-	// The namespace is the thread's: keep this goroutine on it, and make
-	// every socket (netlink, AF_PACKET) while in it.
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns := netns.None()
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the runtime then ends the thread with this
-			// goroutine instead of running others in the test namespace.
-			t.Errorf("restore the original network namespace: %v", err)
-			return
-		}
-		// The last handle of an unnamed namespace deletes it, veths and all.
-		ns.Close()
-		runtime.UnlockOSThread()
-	}()
-	if ns, err = netns.New(); err != nil {
-		t.Fatalf("new network namespace: %v", err)
-	}
-	if cur, _ := netns.Get(); cur.Equal(orig) {
-		t.Fatal("still in the original network namespace")
-	}
+	// Every socket (netlink, AF_PACKET) is made while in the namespace.
+	ns := netnstest.Enter(t)
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if ls, err := h.LinkList(); err != nil || len(ls) != 1 || ls[0].Attrs().Name != "lo" {
-		t.Fatalf("a new namespace should hold only lo; got %v, %v: refusing to touch it", ls, err)
-	}
 
 	mac, _ := net.ParseMAC("02:00:00:00:5e:01")
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ibiz0", HardwareAddr: mac}, PeerName: "cap0"}
