@@ -3,6 +3,7 @@ package boot
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,7 @@ type node struct {
 	disk     string
 	fwArgs   []string
 	cfgStick string
+	apiPort  int // on 127.0.0.1, forwarded to the system IP's API
 }
 
 func newNode(t *testing.T, fw qemu.Firmware) *node {
@@ -63,6 +65,12 @@ func newNode(t *testing.T, fw qemu.Firmware) *node {
 	if n.fwArgs, err = qemu.FirmwareArgs(fw, n.dir); err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.apiPort = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
 	n.cfgStick = filepath.Join(n.dir, "cfg.img")
 	if _, err := esp.Build(n.cfgStick, "LOCKSTEPCFG", []esp.File{{Path: answers.StickPath, Data: []byte(installAnswers)}}, time.Unix(0, 0)); err != nil {
 		t.Fatal(err)
@@ -81,6 +89,11 @@ func (n *node) start(withCD, withAnswers bool, extra ...string) *qemu.VM {
 		"-device", "virtio-blk-pci,drive=sys,serial=lockstep-sys,bootindex=1",
 		"-netdev", "hubport,id=n0,hubid=10", "-device", "e1000,netdev=n0,mac=52:54:00:00:00:01",
 		"-netdev", "hubport,id=n1,hubid=11", "-device", "e1000,netdev=n1,mac=52:54:00:00:00:02",
+		// ibiz0's segment also has QEMU's user network (restricted: nothing
+		// leaves it) so the test reaches the API on the system IP through a
+		// port forward on the host's loopback.
+		"-netdev", fmt.Sprintf("user,id=mgmt,net=192.0.2.0/24,host=192.0.2.2,restrict=on,hostfwd=tcp:127.0.0.1:%d-192.0.2.10:8443", n.apiPort),
+		"-netdev", "hubport,id=n1u,hubid=11,netdev=mgmt",
 	)
 	if withCD {
 		args = append(args, "-drive", "file="+isoPath(n.t)+",media=cdrom,readonly=on,if=none,id=cd",
@@ -135,6 +148,8 @@ func TestInstallCreateBootsFromDisk(t *testing.T) {
 			n.expect(vm, 0, "Loading Lockstep system A (0.1.0)", 5*time.Minute)
 			n.expect(vm, 0, nodeReady, 10*time.Minute)
 			firstBoot := time.Since(start)
+			n.expect(vm, 0, "LOCKSTEP SYSTEM lockstep-lab 192.0.2.10 CA ", time.Minute)
+			n.checkAPI(vm)
 			t.Logf("ISO boot to installer %v, ISO boot to installed and rebooting %v, first boot to agent ready %v, total %v",
 				toInstaller.Round(time.Second), installTime.Round(time.Second), firstBoot.Round(time.Second), (installTime + firstBoot).Round(time.Second))
 			benchRecord(t, fw.String(), toInstaller, installTime, firstBoot)
@@ -323,4 +338,50 @@ func TestDiskImageBootsUnderSecureBoot(t *testing.T) {
 	n.expect(vm, 0, "Secure boot enabled", 5*time.Minute)
 	n.expect(vm, 0, "Loading Lockstep system A (0.1.0)", time.Minute)
 	n.expect(vm, 0, nodeReady, 10*time.Minute)
+}
+
+// checkAPI asks the founded system for its identity with the lockstep CLI,
+// over the system IP, pinning the CA fingerprint the node printed.
+func (n *node) checkAPI(vm *qemu.VM) {
+	n.t.Helper()
+	const prefix = "LOCKSTEP SYSTEM lockstep-lab 192.0.2.10 CA "
+	// The whole line: the prefix may have arrived before the rest of it.
+	var line string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out := vm.Output()
+		line = out[strings.Index(out, prefix):]
+		if j := strings.IndexAny(line, "\r\n"); j >= 0 {
+			line = line[:j]
+			break
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("the system line never ended: %q", line)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fp := strings.ReplaceAll(strings.TrimPrefix(line, prefix), " ", "")
+	pw := filepath.Join(n.dir, "password")
+	if err := os.WriteFile(pw, []byte("correct-horse-battery\n"), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	cli := filepath.Join(n.dir, "lockstep")
+	build := exec.Command("go", "build", "-o", cli, "./cmd/lockstep")
+	build.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	if b, err := build.CombinedOutput(); err != nil {
+		n.t.Fatalf("build the CLI: %v\n%s", err, b)
+	}
+	cmd := exec.Command(cli, "--server", fmt.Sprintf("127.0.0.1:%d", n.apiPort),
+		"--fingerprint", fp, "--password-file", pw, "--json", "system", "info")
+	// The CLI keeps its session under $HOME/.config: the test's own.
+	cmd.Env = append(os.Environ(), "HOME="+n.dir, "XDG_CONFIG_HOME="+filepath.Join(n.dir, ".config"))
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		n.t.Fatalf("lockstep system info: %v\n%s", err, b)
+	}
+	for _, s := range []string{`"name": "lockstep-lab"`, `"ip": "192.0.2.10"`, `"primary": "node0"`} {
+		if !strings.Contains(string(b), s) {
+			n.t.Errorf("lockstep system info lacks %s:\n%s", s, b)
+		}
+	}
 }

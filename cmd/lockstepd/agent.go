@@ -12,6 +12,7 @@ import (
 	"github.com/lockstep-ft/lockstep/agent/boot"
 	"github.com/lockstep-ft/lockstep/agent/console"
 	"github.com/lockstep-ft/lockstep/agent/netcfg"
+	"github.com/lockstep-ft/lockstep/installer/answers"
 	"github.com/lockstep-ft/lockstep/nodeconfig"
 )
 
@@ -34,6 +35,9 @@ type agent struct {
 	stdout      io.Writer // the journal
 	notify      func(state string) error
 	logf        func(format string, args ...any)
+	// found, when set, founds the system on a "Create new system" node
+	// once it is healthy and returns the line for the serial console.
+	found func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, version string) (string, error)
 
 	retry   time.Duration // config and network attempts while not ready
 	refresh time.Duration // status screen once ready
@@ -68,6 +72,17 @@ func (a *agent) run(ctx context.Context) {
 	}
 
 	persistent = append(persistent, a.healthy()...)
+	if a.found != nil && a.cfg.Action == answers.Create {
+		line, err := a.found(ctx, *a.cfg, a.res, string(a.cmdline.Slot), a.cmdline.Version)
+		if err != nil {
+			persistent = append(persistent, fmt.Errorf("system: %w", err))
+		} else {
+			if err := a.con.Println(line); err != nil {
+				a.logf("serial console: %v", err)
+			}
+			fmt.Fprintln(a.stdout, line)
+		}
+	}
 	a.state = stateWaiting
 	renew := a.renewal(time.Now())
 	for {

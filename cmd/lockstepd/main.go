@@ -86,6 +86,7 @@ func main() {
 		logf:        log.Printf,
 		retry:       10 * time.Second,
 		refresh:     5 * time.Second,
+		found:       founder{version: version, logf: log.Printf}.found,
 	}
 	a.run(ctx)
 	log.Print("stopped")
