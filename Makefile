@@ -47,3 +47,12 @@ disk: deps
 
 clean:
 	rm -rf out
+
+# The two-node lab (ci/lab, cmd/lockstep-lab): node0 and node1 installed from the ISO under QEMU 11.1,
+# wired inside network namespace lockstep-lab; reach them with `ip netns exec lockstep-lab ...`.
+.PHONY: lab lab-down
+lab: iso
+	$(GO) run ./cmd/lockstep-lab up -iso $(ISO)
+
+lab-down:
+	$(GO) run ./cmd/lockstep-lab down

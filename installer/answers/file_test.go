@@ -17,14 +17,14 @@ network:
   ibiz0: eth1
   node: {ip: 192.0.2.12/24, gateway: 192.0.2.1}
 disk:
-  system: /dev/disk/by-id/virtio-lockstep-sys
+  system: /dev/disk/by-id/serial:lockstep-sys
   confirm_erase: true
 lab: true
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Action != Replace || a.Network.Node.Netmask != "255.255.255.0" || a.Disk.System != "virtio-lockstep-sys" {
+	if a.Action != Replace || a.Network.Node.Netmask != "255.255.255.0" || a.Disk.System != "serial:lockstep-sys" {
 		t.Fatalf("not parsed and normalized: %+v", a)
 	}
 	mustValid(t, a, labVM())

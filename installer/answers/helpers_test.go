@@ -17,7 +17,7 @@ func labVM() Hardware {
 			{Name: "eth3", MAC: "52:54:00:00:00:04"},
 		},
 		Disks: []DiskInfo{
-			{ID: "virtio-lockstep-sys", Name: "vda", SizeBytes: 32 << 30},
+			{ID: "serial:lockstep-sys", Name: "vda", SizeBytes: 32 << 30},
 			{ID: "ata-QEMU_DVD-ROM_QM00001", Name: "sr0", SizeBytes: 700 << 20, BootMedium: true},
 		},
 	}
@@ -27,7 +27,7 @@ func labVM() Hardware {
 func richHW() Hardware {
 	hw := labVM()
 	hw.Disks = append(hw.Disks,
-		DiskInfo{ID: "virtio-lockstep-data", Name: "vdb", SizeBytes: 100 << 30},
+		DiskInfo{ID: "serial:lockstep-data", Name: "vdb", SizeBytes: 100 << 30},
 		DiskInfo{ID: "wwn-0x5000c500a1b2c3d4", Aliases: []string{"pci-0000:00:08.0-scsi-0:0:0:0"}, Name: "sdb", SizeBytes: 200 << 30},
 		DiskInfo{ID: "virtio-small", Name: "vdd", SizeBytes: 8 << 30},
 	)
@@ -48,7 +48,7 @@ func validCreate() *Answers {
 			DNS:   []string{"192.0.2.1"},
 			NTP:   []string{"192.0.2.1"},
 		},
-		Disk:  Disk{System: "virtio-lockstep-sys", ConfirmErase: true},
+		Disk:  Disk{System: "serial:lockstep-sys", ConfirmErase: true},
 		Admin: Admin{Password: "correct horse battery"},
 	}
 }

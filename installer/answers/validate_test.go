@@ -128,15 +128,15 @@ func TestValidateRules(t *testing.T) {
 
 		// disks
 		{name: "system disk missing", mutate: func(a *Answers) { a.Disk.System = "" }, field: "disk.system", phrase: "required"},
-		{name: "system disk unknown", mutate: func(a *Answers) { a.Disk.System = "wwn-0xdeadbeef" }, field: "disk.system", phrase: `no disk has id "wwn-0xdeadbeef"; this machine has virtio-lockstep-sys (vda, 32.0 GiB)`},
-		{name: "system disk by kernel name", mutate: func(a *Answers) { a.Disk.System = "vda" }, field: "disk.system", phrase: `"vda" is a kernel name, which can change between boots; use the disk's stable id "virtio-lockstep-sys"`},
+		{name: "system disk unknown", mutate: func(a *Answers) { a.Disk.System = "wwn-0xdeadbeef" }, field: "disk.system", phrase: `no disk has id "wwn-0xdeadbeef"; this machine has serial:lockstep-sys (vda, 32.0 GiB)`},
+		{name: "system disk by kernel name", mutate: func(a *Answers) { a.Disk.System = "vda" }, field: "disk.system", phrase: `"vda" is a kernel name, which can change between boots; use the disk's stable id "serial:lockstep-sys"`},
 		{name: "system disk by /dev name", mutate: func(a *Answers) { a.Disk.System = "/dev/sdb" }, field: "disk.system", phrase: `stable id "wwn-0x5000c500a1b2c3d4"`},
-		{name: "system disk smaller than default minimum", mutate: func(a *Answers) { a.Lab = false }, field: "disk.system", phrase: `"virtio-lockstep-sys" (vda) is 32.0 GiB; the system disk needs at least 64.0 GiB`},
+		{name: "system disk smaller than default minimum", mutate: func(a *Answers) { a.Lab = false }, field: "disk.system", phrase: `"serial:lockstep-sys" (vda) is 32.0 GiB; the system disk needs at least 64.0 GiB`},
 		{name: "system disk smaller than lab minimum", mutate: func(a *Answers) { a.Disk.System = "virtio-small" }, field: "disk.system", phrase: "is 8.0 GiB; the system disk needs at least 20.0 GiB"},
-		{name: "system disk smaller than hardware minimum", hw: func() Hardware { h := richHW(); h.MinDiskBytes = 120 << 30; return h }, mutate: func(a *Answers) { a.Disk.System = "virtio-lockstep-data" }, field: "disk.system", phrase: "is 100.0 GiB; the system disk needs at least 120.0 GiB"},
+		{name: "system disk smaller than hardware minimum", hw: func() Hardware { h := richHW(); h.MinDiskBytes = 120 << 30; return h }, mutate: func(a *Answers) { a.Disk.System = "serial:lockstep-data" }, field: "disk.system", phrase: "is 100.0 GiB; the system disk needs at least 120.0 GiB"},
 		{name: "boot medium as system disk", mutate: func(a *Answers) { a.Disk.System = "ata-QEMU_DVD-ROM_QM00001" }, field: "disk.system", phrase: "is the install medium this installer booted from"},
-		{name: "storage group unknown", mutate: func(a *Answers) { a.Disk.StorageGroup = []string{"virtio-lockstep-data", "nvme-nope"} }, field: "disk.storage_group[1]", phrase: `no disk has id "nvme-nope"`},
-		{name: "storage group = system disk", mutate: func(a *Answers) { a.Disk.StorageGroup = []string{"virtio-lockstep-sys"} }, field: "disk.storage_group[0]", phrase: "is the system disk"},
+		{name: "storage group unknown", mutate: func(a *Answers) { a.Disk.StorageGroup = []string{"serial:lockstep-data", "nvme-nope"} }, field: "disk.storage_group[1]", phrase: `no disk has id "nvme-nope"`},
+		{name: "storage group = system disk", mutate: func(a *Answers) { a.Disk.StorageGroup = []string{"serial:lockstep-sys"} }, field: "disk.storage_group[0]", phrase: "is the system disk"},
 		{name: "storage group boot medium", mutate: func(a *Answers) { a.Disk.StorageGroup = []string{"ata-QEMU_DVD-ROM_QM00001"} }, field: "disk.storage_group[0]", phrase: "install medium"},
 		{name: "storage group duplicate via alias", mutate: func(a *Answers) {
 			a.Disk.StorageGroup = []string{"wwn-0x5000c500a1b2c3d4", "/dev/disk/by-path/pci-0000:00:08.0-scsi-0:0:0:0"}
@@ -187,7 +187,7 @@ func TestValidateAcceptsRawForms(t *testing.T) {
 	a.Network.Priv0 = "52:54:00:00:00:0A"
 	a.Network.Ibiz0 = "eth1"
 	a.Join.Fingerprint = strings.ToUpper(strings.TrimSuffix(strings.Repeat("ab:", 32), ":"))
-	a.Disk.System = "/dev/disk/by-id/virtio-lockstep-sys"
+	a.Disk.System = "/dev/disk/by-id/serial:lockstep-sys"
 	hw := labVM()
 	hw.NICs[0].MAC = "52:54:00:00:00:0a"
 	mustValid(t, a, hw)
@@ -235,7 +235,7 @@ network:
     ip: 192.0.2.255/24            # 4: broadcast
     gateway: 192.0.2.1
 disk:
-  system: virtio-lockstep-sys     # 5: confirm_erase missing
+  system: serial:lockstep-sys     # 5: confirm_erase missing
 admin:
   password: correct horse battery
 `
@@ -295,7 +295,7 @@ func TestValidateDoesNotModify(t *testing.T) {
 	a := validReplace()
 	a.Network.Node = Address{IP: " 192.0.2.12/24 "}
 	a.Network.Priv0 = "52:54:00:00:00:01"
-	a.Disk.StorageGroup = []string{" /dev/disk/by-id/virtio-lockstep-data "}
+	a.Disk.StorageGroup = []string{" /dev/disk/by-id/serial:lockstep-data "}
 	before := a.clone()
 	Validate(a, richHW())
 	if !reflect.DeepEqual(*a, before) {
