@@ -11,7 +11,7 @@ NAME     := $(shell sed -n 's/^name: *//p' $(RECIPE))
 ISO      ?= out/$(NAME)-$(VERSION).iso
 TESTLOGS ?= out/test-logs
 
-.PHONY: all iso disk test unit boot-test bench bench-iso bench-install deps clean
+.PHONY: all iso disk test unit boot-test bench bench-iso bench-install bench-failover deps clean
 
 all: iso
 
@@ -30,14 +30,21 @@ test: iso
 	$(GO) vet ./...
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_NETWORK_TESTS=1 \
 	  $(GO) test -timeout 50m -parallel 2 ./...
+	@# The two-node lab's fault tests, alone: its heartbeats must not compete
+	@# with the boot tests' VMs for the two CPUs.
+	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_LAB_TESTS=1 \
+	  $(GO) test -timeout 40m -count=1 -run '^TestLabUpFaultsDown$$' -v ./ci/lab/
 
-bench: bench-iso bench-install
+bench: bench-iso bench-install bench-failover
 
 bench-iso: iso
 	ci/bench/iso.sh $(ISO)
 
 bench-install: iso
 	ci/bench/install.sh $(ISO)
+
+bench-failover: iso
+	ci/bench/failover.sh $(ISO)
 
 # The disk image of an installed node, through the install engine (for labs):
 #   make disk ANSWERS=recipes/answers/create-node0.yaml

@@ -48,15 +48,18 @@ type Config struct {
 
 // Network is the node's NICs by role and its management address.
 type Network struct {
-	Priv0 NIC             `json:"priv0"`
-	Ibiz0 NIC             `json:"ibiz0"`
-	Node  answers.Address `json:"node"` // on ibiz0: static (normalized) or DHCP
-	DNS   []string        `json:"dns,omitempty"`
-	NTP   []string        `json:"ntp,omitempty"`
+	Priv0 NIC `json:"priv0"`
+	Ibiz0 NIC `json:"ibiz0"`
+	// ALinks are the A-Links in order: the agent names them alink0,
+	// alink1, …, so their order is what pairs them with the peer's.
+	ALinks []NIC           `json:"alinks,omitempty"`
+	Node   answers.Address `json:"node"` // on ibiz0: static (normalized) or DHCP
+	DNS    []string        `json:"dns,omitempty"`
+	NTP    []string        `json:"ntp,omitempty"`
 }
 
 // NIC is a role's interface: the agent renames the link with this MAC to
-// the role's name (priv0, ibiz0).
+// the role's name (priv0, ibiz0, alink0, …).
 type NIC struct {
 	MAC string `json:"mac"` // lower-case aa:bb:cc:dd:ee:ff
 }
@@ -70,7 +73,8 @@ type Install struct {
 }
 
 // FromAnswers builds the config from validated answers and the MACs that
-// priv0 and ibiz0 resolved to.
+// priv0 and ibiz0 resolved to. The A-Links are left out: their MACs are
+// resolved the same way and given to WithALinks.
 func FromAnswers(a answers.Answers, priv0MAC, ibiz0MAC string, inst Install) (Config, error) {
 	c := Config{
 		Format:          Format,
@@ -99,6 +103,31 @@ func FromAnswers(a answers.Answers, priv0MAC, ibiz0MAC string, inst Install) (Co
 	return c, c.Validate()
 }
 
+// WithALinks returns c with its A-Links set to the NICs with these MACs,
+// in this order (nil or empty: none). The MACs are stored in canonical
+// lower-case colon form, as priv0's and ibiz0's are, so that node.json
+// compares equal however the answers wrote them; the result is validated.
+func WithALinks(c Config, macs []string) (Config, error) {
+	var nics []NIC
+	var errs []error
+	for i, m := range macs {
+		hw, err := net.ParseMAC(m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network.alinks[%d].mac %q: %v", i, m, err))
+			continue
+		}
+		nics = append(nics, NIC{MAC: hw.String()})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	c.Network.ALinks = nics
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
 // Validate checks what the agent relies on.
 func (c Config) Validate() error {
 	var errs []error
@@ -121,10 +150,42 @@ func (c Config) Validate() error {
 	if c.Network.Priv0.MAC != "" && c.Network.Priv0.MAC == c.Network.Ibiz0.MAC {
 		errs = append(errs, errors.New("priv0 and ibiz0 are the same NIC"))
 	}
+	errs = append(errs, c.Network.aLinkErrors()...)
 	if !c.Network.Node.DHCP && c.Network.Node.IP == "" {
 		errs = append(errs, errors.New("network.node: neither DHCP nor a static address"))
 	}
 	return errors.Join(errs...)
+}
+
+// aLinkErrors checks the A-Links: valid MACs, at most answers.MaxALinks,
+// and each a NIC of its own, because the agent gives every MAC exactly one
+// role name.
+func (n Network) aLinkErrors() []error {
+	var errs []error
+	if len(n.ALinks) > answers.MaxALinks {
+		errs = append(errs, fmt.Errorf("network.alinks: %d A-Links, at most %d are supported", len(n.ALinks), answers.MaxALinks))
+	}
+	// Compared as parsed MACs: a hand-edited node.json may differ in case.
+	roles := map[string]string{}
+	for role, nic := range map[string]NIC{"priv0": n.Priv0, "ibiz0": n.Ibiz0} {
+		if hw, err := net.ParseMAC(nic.MAC); err == nil {
+			roles[hw.String()] = role
+		}
+	}
+	for i, nic := range n.ALinks {
+		hw, err := net.ParseMAC(nic.MAC)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network.alinks[%d].mac %q: %v", i, nic.MAC, err))
+			continue
+		}
+		role := fmt.Sprintf("alinks[%d]", i)
+		if other, dup := roles[hw.String()]; dup {
+			errs = append(errs, fmt.Errorf("network.%s.mac %s is also %s's: every role needs a NIC of its own", role, nic.MAC, other))
+			continue
+		}
+		roles[hw.String()] = role
+	}
+	return errs
 }
 
 // Marshal is the file's content.

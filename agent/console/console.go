@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -149,11 +150,15 @@ type Console struct {
 	TTY    io.Writer // redrawn on every Show; nil for none
 	Serial io.Writer // the block as plain lines when it changed; nil for none
 	last   string
+	// mu: the status loop and the membership's event lines write at once.
+	mu sync.Mutex
 }
 
 // Show draws s. Write errors are returned, and the serial console is not
 // retried for the same block: a missing UART must not flood the journal.
 func (c *Console) Show(s Status) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	block := Render(s)
 	var errs []error
 	if c.TTY != nil {
@@ -172,6 +177,8 @@ func (c *Console) Show(s Status) error {
 
 // Println writes one line to the serial console.
 func (c *Console) Println(line string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.Serial == nil {
 		return nil
 	}

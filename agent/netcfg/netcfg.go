@@ -1,7 +1,8 @@
 // Package netcfg configures a node's network from its node config (SPEC I4,
-// I5): the NICs chosen at install are found by MAC (kernel names change
-// between kernels and boots), renamed to their roles priv0 and ibiz0 and
-// brought up; ibiz0 gets the node's address, static or by DHCP.
+// I5, A2): the NICs chosen at install are found by MAC (kernel names change
+// between kernels and boots), renamed to their roles priv0, ibiz0 and
+// alink0, alink1, … and brought up; ibiz0 gets the node's address, static or
+// by DHCP.
 //
 // Every step is idempotent, because the agent retries a failed
 // configuration and systemd restarts the agent on a node whose links are
@@ -23,11 +24,49 @@ import (
 	"github.com/lockstep-ft/lockstep/nodeconfig"
 )
 
-// The role names the links get.
+// The role names the links get; the A-Links' are ALinkName(i).
 const (
 	Priv0 = "priv0"
 	Ibiz0 = "ibiz0"
 )
+
+const aLinkPrefix = "alink"
+
+// ALinkName is the name of the i-th A-Link (from 0): alink0, alink1, ….
+func ALinkName(i int) string { return aLinkPrefix + strconv.Itoa(i) }
+
+// aLinkIndex is the i of a name ALinkName(i) gave, or -1.
+func aLinkIndex(name string) int {
+	rest, ok := strings.CutPrefix(name, aLinkPrefix)
+	if !ok {
+		return -1
+	}
+	i, err := strconv.Atoi(rest)
+	if err != nil || i < 0 || ALinkName(i) != name {
+		return -1
+	}
+	return i
+}
+
+// HeartbeatLinks names the links that carry heartbeats to the peer (SPEC
+// A2): priv0, then the A-Links in config order.
+func HeartbeatLinks(n nodeconfig.Network) []string {
+	names := []string{Priv0}
+	for i := range n.ALinks {
+		names = append(names, ALinkName(i))
+	}
+	return names
+}
+
+// roles lists the link names the config asks for, in the order they are
+// renamed and set up, with their MACs as written in the config.
+func roles(n nodeconfig.Network) (names, macs []string) {
+	names, macs = []string{Priv0, Ibiz0}, []string{n.Priv0.MAC, n.Ibiz0.MAC}
+	for i, a := range n.ALinks {
+		names, macs = append(names, ALinkName(i)), append(macs, a.MAC)
+	}
+	return names, macs
+}
 
 // Link is a network interface as the configurator sees it.
 type Link struct {
@@ -95,17 +134,26 @@ type Result struct {
 	Warnings []error
 }
 
-// Configure renames and brings up priv0 and ibiz0 and configures ibiz0's
-// address, default route and the DNS servers. priv0 gets no address: its
-// IPv6 link-local address is all the cluster links need.
+// Configure renames and brings up priv0, ibiz0 and the A-Links and
+// configures ibiz0's address, default route and the DNS servers. priv0 and
+// the A-Links get no address: their IPv6 link-local addresses are all the
+// cluster links need.
 func (c *Configurator) Configure(ctx context.Context, n nodeconfig.Network) (Result, error) {
 	var res Result
+	order, macs := roles(n)
 	want := map[string]net.HardwareAddr{}
-	for role, s := range map[string]string{Priv0: n.Priv0.MAC, Ibiz0: n.Ibiz0.MAC} {
-		mac, err := net.ParseMAC(s)
+	byMAC := map[string]string{}
+	for i, role := range order {
+		mac, err := net.ParseMAC(macs[i])
 		if err != nil {
-			return res, fmt.Errorf("%s: node config MAC %q: %w", role, s, err)
+			return res, fmt.Errorf("%s: node config MAC %q: %w", role, macs[i], err)
 		}
+		// One link cannot carry two names; renaming it twice would leave
+		// the first role without a link.
+		if other, dup := byMAC[mac.String()]; dup {
+			return res, fmt.Errorf("%s: node config MAC %s is %s's too", role, mac, other)
+		}
+		byMAC[mac.String()] = role
 		want[role] = mac
 	}
 	var static netip.Prefix
@@ -117,11 +165,11 @@ func (c *Configurator) Configure(ctx context.Context, n nodeconfig.Network) (Res
 		}
 	}
 
-	links, err := c.assign(want)
+	links, err := c.assign(order, want)
 	if err != nil {
 		return res, err
 	}
-	for _, role := range []string{Priv0, Ibiz0} {
+	for _, role := range order {
 		if l := links[role]; !l.Up {
 			if err := c.Links.SetUp(l); err != nil {
 				return res, fmt.Errorf("%s: set up: %w", role, err)
@@ -165,14 +213,16 @@ func (c *Configurator) Configure(ctx context.Context, n nodeconfig.Network) (Res
 }
 
 // assign finds the links with the wanted MACs and gives them their role
-// names.
-func (c *Configurator) assign(want map[string]net.HardwareAddr) (map[string]Link, error) {
+// names, going through the roles in order so that errors and renames come
+// in the same order on every run.
+func (c *Configurator) assign(order []string, want map[string]net.HardwareAddr) (map[string]Link, error) {
 	all, err := c.Links.List()
 	if err != nil {
 		return nil, fmt.Errorf("list network links: %w", err)
 	}
 	found := map[string]Link{}
-	for role, mac := range want {
+	for _, role := range order {
+		mac := want[role]
 		var match []Link
 		for _, l := range all {
 			if bytes.Equal(l.MAC, mac) {
@@ -195,8 +245,9 @@ func (c *Configurator) assign(want map[string]net.HardwareAddr) (map[string]Link
 	}
 
 	// A role name held by another link (the config's NICs changed, or
-	// priv0 and ibiz0 were swapped) is moved out of the way first.
-	for role, l := range found {
+	// two roles were swapped) is moved out of the way first.
+	for _, role := range order {
+		l := found[role]
 		i := indexOfName(all, role)
 		if i < 0 || all[i].Index == l.Index {
 			continue
@@ -213,7 +264,7 @@ func (c *Configurator) assign(want map[string]net.HardwareAddr) (map[string]Link
 			}
 		}
 	}
-	for _, role := range []string{Priv0, Ibiz0} {
+	for _, role := range order {
 		l := found[role]
 		if l.Name == role {
 			continue
@@ -324,6 +375,17 @@ type Observed struct {
 	Ibiz0      []netip.Prefix // addresses on ibiz0, read back from the kernel
 	Priv0      string         // Link.State, or "missing"
 	Ibiz0State string
+	// ALinks are the links named alink0, alink1, … up to the highest one
+	// present, a gap reading "missing". Observe does not read the config,
+	// so configured A-Links after the last one present are not listed:
+	// compare with HeartbeatLinks for that.
+	ALinks []LinkState
+}
+
+// LinkState is a role link's state.
+type LinkState struct {
+	Name  string // the role name: alink0, …
+	State string // Link.State, or "missing"
 }
 
 // Observe reads the role links' state.
@@ -342,6 +404,13 @@ func Observe(ls Links) (Observed, error) {
 			if o.Ibiz0, err = ls.Addrs(l); err != nil {
 				return o, fmt.Errorf("%s: addresses: %w", Ibiz0, err)
 			}
+		}
+		// Bounded so that a stray "alink999" makes no long list of gaps.
+		if i := aLinkIndex(l.Name); i >= 0 && i < answers.MaxALinks {
+			for len(o.ALinks) <= i {
+				o.ALinks = append(o.ALinks, LinkState{Name: ALinkName(len(o.ALinks)), State: "missing"})
+			}
+			o.ALinks[i].State = l.State()
 		}
 	}
 	return o, nil

@@ -128,8 +128,10 @@ func (d *fakeDHCP) Lease(_ context.Context, l Link) (Lease, error) {
 }
 
 var (
-	macPriv = "52:54:00:00:00:01"
-	macIbiz = "52:54:00:00:00:02"
+	macPriv   = "52:54:00:00:00:01"
+	macIbiz   = "52:54:00:00:00:02"
+	macALink0 = "52:54:00:00:00:03"
+	macALink1 = "52:54:00:00:00:04"
 )
 
 func mac(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
@@ -261,6 +263,13 @@ func TestConfigureErrors(t *testing.T) {
 		"bad netmask": {twoNICs(), func(n *nodeconfig.Network) { n.Node.Netmask = "255.0.255.0" }, "not contiguous"},
 		"bad MAC":     {twoNICs(), func(n *nodeconfig.Network) { n.Priv0.MAC = "nope" }, `priv0: node config MAC "nope"`},
 		"no DHCP":     {twoNICs(), func(n *nodeconfig.Network) { n.Node = answers.Address{DHCP: true} }, "no DHCP client"},
+		"missing A-Link": {fourNICs(), func(n *nodeconfig.Network) {
+			n.ALinks = append(aLinkNet().ALinks, nodeconfig.NIC{MAC: "52:54:00:00:00:05"})
+		},
+			"alink2: no network link has MAC 52:54:00:00:00:05 (the NIC chosen at install); links: enp1s0 52:54:00:00:00:01"},
+		"bad A-Link MAC": {fourNICs(), func(n *nodeconfig.Network) { n.ALinks = []nodeconfig.NIC{{MAC: macALink0}, {MAC: "x"}} }, `alink1: node config MAC "x"`},
+		"A-Link on priv0": {fourNICs(), func(n *nodeconfig.Network) { n.ALinks = []nodeconfig.NIC{{MAC: "52-54-00-00-00-01"}} },
+			"alink0: node config MAC 52:54:00:00:00:01 is priv0's too"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := staticNet()
@@ -272,6 +281,137 @@ func TestConfigureErrors(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// fourNICs is twoNICs with two more NICs for A-Links.
+func fourNICs() *fakeLinks {
+	f := twoNICs()
+	f.links = append(f.links,
+		&Link{Index: 4, Name: "enp3s0", MAC: mac(macALink0)},
+		&Link{Index: 5, Name: "enp4s0", MAC: mac(macALink1)},
+	)
+	return f
+}
+
+func aLinkNet() nodeconfig.Network {
+	n := staticNet()
+	n.ALinks = []nodeconfig.NIC{{MAC: macALink0}, {MAC: macALink1}}
+	return n
+}
+
+func TestConfigureALinks(t *testing.T) {
+	f := fourNICs()
+	c := &Configurator{Links: f}
+	if _, err := c.Configure(context.Background(), aLinkNet()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"rename enp1s0 priv0", "rename enp2s0 ibiz0", "rename enp3s0 alink0", "rename enp4s0 alink1",
+		"up priv0", "up ibiz0", "up alink0", "up alink1",
+		"addr ibiz0 192.0.2.10/24", "route ibiz0 192.0.2.1",
+	}
+	if !reflect.DeepEqual(f.ops, want) {
+		t.Fatalf("operations:\n%q\nwant\n%q", f.ops, want)
+	}
+	for name, m := range map[string]string{"alink0": macALink0, "alink1": macALink1} {
+		l := f.byName(name)
+		if l == nil || !reflect.DeepEqual(l.MAC, mac(m)) || !l.Up {
+			t.Fatalf("%s = %+v", name, l)
+		}
+		if a := f.addrs[l.Index]; len(a) != 0 || f.routes[l.Index].IsValid() {
+			t.Errorf("%s has addresses %v or a route: A-Links keep only their link-local address", name, a)
+		}
+	}
+
+	f.ops = nil
+	if _, err := c.Configure(context.Background(), aLinkNet()); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"addr ibiz0 192.0.2.10/24", "route ibiz0 192.0.2.1"}; !reflect.DeepEqual(f.ops, want) {
+		t.Fatalf("second run operations: %q, want %q", f.ops, want)
+	}
+
+	o, err := Observe(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []LinkState{{"alink0", "up"}, {"alink1", "up"}}; !reflect.DeepEqual(o.ALinks, want) || o.Priv0 != "up" || o.Ibiz0State != "up" {
+		t.Fatalf("Observe = %+v", o)
+	}
+}
+
+func TestConfigureALinksReordered(t *testing.T) {
+	// The A-Links were listed the other way round since the names were
+	// given, and a NIC no longer in the config holds alink2's old name
+	// while ibiz0's old name is held by what is now alink0.
+	f := newFake(
+		Link{Index: 2, Name: "priv0", MAC: mac(macPriv), Up: true},
+		Link{Index: 3, Name: "enp2s0", MAC: mac(macIbiz)},
+		Link{Index: 4, Name: "alink1", MAC: mac(macALink0), Up: true},
+		Link{Index: 5, Name: "alink0", MAC: mac(macALink1), Up: true},
+		Link{Index: 6, Name: "ibiz0", MAC: mac("52:54:00:00:00:05"), Up: true},
+	)
+	n := aLinkNet()
+	if _, err := (&Configurator{Links: f}).Configure(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]string{"priv0": macPriv, "ibiz0": macIbiz, "alink0": macALink0, "alink1": macALink1} {
+		if l := f.byName(name); l == nil || !reflect.DeepEqual(l.MAC, mac(m)) || !l.Up {
+			t.Errorf("%s = %+v, want MAC %s, up", name, l, m)
+		}
+	}
+	// In role order, on every run; priv0, already in place, is left alone.
+	want := []string{
+		"rename ibiz0 lsold6", "rename alink0 lsold5", "rename alink1 lsold4",
+		"rename enp2s0 ibiz0", "rename lsold4 alink0", "rename lsold5 alink1",
+		"up ibiz0", "up alink0", "up alink1", "addr ibiz0 192.0.2.10/24", "route ibiz0 192.0.2.1",
+	}
+	if !reflect.DeepEqual(f.ops, want) {
+		t.Fatalf("operations:\n%q\nwant\n%q", f.ops, want)
+	}
+}
+
+func TestHeartbeatLinks(t *testing.T) {
+	if got := HeartbeatLinks(staticNet()); !reflect.DeepEqual(got, []string{"priv0"}) {
+		t.Errorf("without A-Links: %q", got)
+	}
+	if got := HeartbeatLinks(aLinkNet()); !reflect.DeepEqual(got, []string{"priv0", "alink0", "alink1"}) {
+		t.Errorf("with two A-Links: %q", got)
+	}
+	for i, want := range []string{"alink0", "alink1", "alink3", "alink12"} {
+		n := []int{0, 1, 3, 12}[i]
+		if got := ALinkName(n); got != want {
+			t.Errorf("ALinkName(%d) = %q", n, got)
+		}
+		if got := aLinkIndex(want); got != n {
+			t.Errorf("aLinkIndex(%q) = %d", want, got)
+		}
+	}
+	for _, name := range []string{"alink", "alink01", "alink-1", "alinkx", "priv0", "Alink0"} {
+		if i := aLinkIndex(name); i != -1 {
+			t.Errorf("aLinkIndex(%q) = %d, want -1", name, i)
+		}
+	}
+}
+
+func TestObserveALinks(t *testing.T) {
+	f := newFake(
+		Link{Index: 2, Name: "priv0", Up: true, Carrier: true},
+		Link{Index: 3, Name: "alink1", Up: true},
+		Link{Index: 4, Name: "alink7"}, // beyond answers.MaxALinks: not listed
+		Link{Index: 5, Name: "alinkx"},
+	)
+	o, err := Observe(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Observed{Priv0: "up", Ibiz0State: "missing", ALinks: []LinkState{{"alink0", "missing"}, {"alink1", "up, no carrier"}}}
+	if !reflect.DeepEqual(o, want) {
+		t.Fatalf("Observe = %+v, want %+v", o, want)
+	}
+	if o, _ := Observe(twoNICs()); o.ALinks != nil {
+		t.Errorf("no A-Links: %+v", o.ALinks)
 	}
 }
 

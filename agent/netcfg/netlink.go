@@ -2,6 +2,7 @@ package netcfg
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net"
 	"net/netip"
 	"time"
@@ -16,7 +17,10 @@ type Netlink struct{ h *netlink.Handle }
 
 // NewNetlink opens rtnetlink in the calling thread's network namespace.
 func NewNetlink() (*Netlink, error) {
-	h, err := netlink.NewHandle()
+	// Route only: with no families given the library also opens XFRM and
+	// netfilter sockets, which fail where those modules are missing (the
+	// installer's initramfs).
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink: %w", err)
 	}

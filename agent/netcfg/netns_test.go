@@ -14,8 +14,8 @@ import (
 )
 
 // TestNetlinkInNamespace runs the configurator against the real kernel, in
-// a network namespace of its own with a veth pair standing in for the two
-// NICs. It needs root, so it runs only when asked:
+// a network namespace of its own with veth pairs standing in for the NICs:
+// priv0 and ibiz0, and two A-Links. It needs root, so it runs only when asked:
 //
 //	LOCKSTEP_NETWORK_TESTS=1 go test ./agent/netcfg/ -run TestNetlinkInNamespace -v
 func TestNetlinkInNamespace(t *testing.T) {
@@ -35,10 +35,18 @@ func TestNetlinkInNamespace(t *testing.T) {
 	if err := nl.h.LinkAdd(veth); err != nil {
 		t.Fatalf("create veth pair: %v", err)
 	}
+	aveth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: "lstest2", HardwareAddr: mac(macALink0)},
+		PeerName:         "lstest3",
+		PeerHardwareAddr: mac(macALink1),
+	}
+	if err := nl.h.LinkAdd(aveth); err != nil {
+		t.Fatalf("create the A-Links' veth pair: %v", err)
+	}
 
 	c := &Configurator{Links: nl}
 	for run := 1; run <= 2; run++ { // the second run finds everything in place
-		res, err := c.Configure(context.Background(), staticNet())
+		res, err := c.Configure(context.Background(), aLinkNet())
 		if err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
@@ -47,7 +55,7 @@ func TestNetlinkInNamespace(t *testing.T) {
 		}
 	}
 
-	for name, m := range map[string]string{"priv0": macPriv, "ibiz0": macIbiz} {
+	for name, m := range map[string]string{"priv0": macPriv, "ibiz0": macIbiz, "alink0": macALink0, "alink1": macALink1} {
 		l, err := nl.h.LinkByName(name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -67,11 +75,19 @@ func TestNetlinkInNamespace(t *testing.T) {
 		t.Errorf("no default route via 192.0.2.1 on ibiz0: %v", routes)
 	}
 
+	for _, name := range []string{"alink0", "alink1"} {
+		l, _ := nl.h.LinkByName(name)
+		if as, err := nl.Addrs(Link{Index: l.Attrs().Index, Name: name}); err != nil || len(as) != 0 {
+			t.Errorf("%s: addresses %v, %v; want only the link-local one", name, as, err)
+		}
+	}
+
 	o, err := Observe(nl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Priv0 != "up" || !slices.Contains(o.Ibiz0, netip.MustParsePrefix("192.0.2.10/24")) {
+	if o.Priv0 != "up" || !slices.Contains(o.Ibiz0, netip.MustParsePrefix("192.0.2.10/24")) ||
+		len(o.ALinks) != 2 || o.ALinks[0] != (LinkState{"alink0", "up"}) || o.ALinks[1] != (LinkState{"alink1", "up"}) {
 		t.Errorf("Observe = %+v", o)
 	}
 	t.Logf("observed: %+v", o)

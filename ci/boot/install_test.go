@@ -149,6 +149,9 @@ func TestInstallCreateBootsFromDisk(t *testing.T) {
 			n.expect(vm, 0, nodeReady, 10*time.Minute)
 			firstBoot := time.Since(start)
 			n.expect(vm, 0, "LOCKSTEP SYSTEM lockstep-lab 192.0.2.10 CA ", time.Minute)
+			// Alone, node0 takes the primary role once its peer has been
+			// silent for the peer timeout (no witness: rule W0).
+			n.expect(vm, 0, "LOCKSTEP SYSTEM IP 192.0.2.10 held node0", time.Minute)
 			n.checkAPI(vm)
 			t.Logf("ISO boot to installer %v, ISO boot to installed and rebooting %v, first boot to agent ready %v, total %v",
 				toInstaller.Round(time.Second), installTime.Round(time.Second), firstBoot.Round(time.Second), (installTime + firstBoot).Round(time.Second))

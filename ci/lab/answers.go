@@ -14,19 +14,32 @@ import (
 
 // Answers is the node's answer file for the lab: its template
 // (recipes/answers/…) with every machine-specific value replaced by the
-// lab's: the host name, priv0 and ibiz0 by the lab's MACs, the node address,
-// gateway, DNS and NTP on the management segment, the virtio disks, and for
-// node0 the system's name and IP. What the template says beyond that (the
-// admin password hash, the join fingerprint) is kept.
+// lab's: the host name, priv0, ibiz0 and the A-Links by the lab's MACs, the
+// node address, gateway, DNS and NTP on the management segment, the virtio
+// disks, and for node0 the system's name and IP. What the template says
+// beyond that (the admin password hash, the join fingerprint) is kept.
 func Answers(repoRoot string, n Node) ([]byte, error) {
+	return AnswersWith(repoRoot, n, Extra{})
+}
+
+// Extra are the answers the lab learns while it comes up.
+type Extra struct {
+	// WitnessSecret: node0's system uses the lab's witness (WitnessAddr).
+	WitnessSecret string
+	// Fingerprint pins the system CA node1 joins, as node0 printed it.
+	Fingerprint string
+}
+
+// AnswersWith is Answers with what the lab learned.
+func AnswersWith(repoRoot string, n Node, x Extra) ([]byte, error) {
 	tmpl, err := os.ReadFile(filepath.Join(repoRoot, n.Template))
 	if err != nil {
 		return nil, fmt.Errorf("lab: answer template: %w", err)
 	}
-	return answersFrom(tmpl, n)
+	return answersFrom(tmpl, n, x)
 }
 
-func answersFrom(tmpl []byte, n Node) ([]byte, error) {
+func answersFrom(tmpl []byte, n Node, x ...Extra) ([]byte, error) {
 	a, err := answers.Parse(tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("lab: %s: %w", n.Template, err)
@@ -41,8 +54,18 @@ func answersFrom(tmpl []byte, n Node) ([]byte, error) {
 	if n.Action == answers.Create {
 		a.System = answers.System{Name: SystemName, IP: SystemIP}
 	}
+	for _, e := range x {
+		if e.WitnessSecret != "" && n.Action == answers.Create {
+			a.System.Witnesses = []string{WitnessAddr}
+			a.System.WitnessSecret = e.WitnessSecret
+		}
+		if e.Fingerprint != "" && n.Action.Joins() {
+			a.Join.Fingerprint = e.Fingerprint
+		}
+	}
 	a.Network.Priv0 = n.NICMAC("priv0")
 	a.Network.Ibiz0 = n.NICMAC("ibiz0")
+	a.Network.ALinks = aLinkMACs(n)
 	a.Network.Node = answers.Address{IP: n.Addr, Netmask: "255.255.255.0", Gateway: HostIP}
 	a.Network.DNS = []string{HostIP}
 	a.Network.NTP = []string{HostIP}
@@ -65,6 +88,20 @@ func answersFrom(tmpl []byte, n Node) ([]byte, error) {
 		return nil, fmt.Errorf("lab: the generated answers for %s read back differently", n.Name)
 	}
 	return b.Bytes(), nil
+}
+
+// aLinkMACs are the MACs of the node's A-Link NICs, alink0, alink1, … as
+// Segments names them: the installed node names its A-Links in the order the
+// answers list them, and both nodes must pair the same cables.
+func aLinkMACs(n Node) []string {
+	var macs []string
+	for i := 0; ; i++ {
+		_, k, err := SegmentByName(fmt.Sprintf("alink%d", i))
+		if err != nil {
+			return macs
+		}
+		macs = append(macs, n.MAC(k))
+	}
 }
 
 // Hardware is the installer's view of a lab node VM: its four NICs (kernel

@@ -2,22 +2,32 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lockstep-ft/lockstep/cluster/join"
 )
 
-// TestLabUpFaultsDown is the whole lab for real: up (both installs from the
-// ISO, both first boots), both nodes ready, ICMP from the lab host
-// namespace to each node's ibiz0, a power cut and power-on of node1, a cut
-// and restore of priv0 (the taps' state only, until the agent reports
-// links) and of ibiz (pings stop and come back), then down, after which
-// nothing of the lab may be left. It needs root, the built ISO (LOCKSTEP_ISO or out/lockstep-*.iso)
-// and about 10 minutes of two CPUs under TCG:
+// TestLabUpFaultsDown is the whole lab for real (issue 5's acceptance):
+// up (node0 installed with "Create new system" and a witness on the lab
+// host, node1 with "Replace PM, join system" pinning node0's CA), the system
+// formed with both nodes healthy and every link up as the CLI reports it
+// through the system IP; then, each checked with the CLI: priv0 cut (a
+// link alert, no failover), node0's power cut (the system IP answers from
+// node1, node0 shows as lost), node0 powered on (it rejoins as secondary),
+// every link cut (exactly one node serves the system IP), a rogue machine
+// on priv0 (refused by both nodes: the system is full), ibiz cut (pings
+// stop and come back), then down, after which nothing of the lab may be
+// left. It runs in a namespace and state directory of its own, needs root,
+// the built ISO (LOCKSTEP_ISO or out/lockstep-*.iso) and about 10 minutes
+// of two CPUs under TCG (`make test` runs it after the other tests):
 //
 //	LOCKSTEP_LAB_TESTS=1 go test -v -timeout 60m -run TestLabUpFaultsDown ./ci/lab/
 //
@@ -34,7 +44,10 @@ func TestLabUpFaultsDown(t *testing.T) {
 	logf := func(format string, args ...any) {
 		t.Logf("[%6s] "+format, append([]any{time.Since(t0).Round(time.Second)}, args...)...)
 	}
-	l, err := New(Config{RepoRoot: repoRoot, ISO: os.Getenv("LOCKSTEP_ISO"), Logf: logf})
+	// A namespace and state directory of its own: a lab someone has up
+	// on this machine is left alone.
+	l, err := New(Config{RepoRoot: repoRoot, ISO: os.Getenv("LOCKSTEP_ISO"), Logf: logf,
+		Namespace: Namespace + "-t", StateDir: filepath.Join(t.TempDir(), "lab")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,51 +100,127 @@ func TestLabUpFaultsDown(t *testing.T) {
 		}
 	}
 
-	// A power cut and power-on of node1.
-	if err := l.PowerOff("node1"); err != nil {
-		t.Fatalf("power-off node1: %v", err)
+	// Formed: both nodes healthy, every link up, node0 primary.
+	nodes := waitNodes(t, l, "", "after up", func(ns []apiNode) string { return allHealthy(ns, "") })
+	logf("node list after up: %s", summary(nodes))
+	if p := primary(t, l, ""); p != "node0" {
+		t.Errorf("primary after up: %q, want node0", p)
 	}
-	if s, _ := l.Status(ctx); s.Formed || s.Nodes[1].Running || s.Nodes[1].Phase != PhaseOff {
-		t.Errorf("after power-off: formed %v, node1 %+v", s.Formed, s.Nodes[1])
-	}
-	checkTaps(t, l, nil, map[string]bool{"node1": true})
-	start = time.Now()
-	if err := l.PowerOn("node1"); err != nil {
-		t.Fatalf("power-on node1: %v", err)
-	}
-	if err := l.PowerOn("node1"); err == nil {
-		t.Error("a second power-on of a running node succeeded")
-	}
-	line, err := l.WaitReady(ctx, "node1", 15*time.Minute)
-	if err != nil {
-		t.Fatalf("node1 after power-on: %v", err)
-	}
-	logf("node1 ready again %v after power-on: %s", time.Since(start).Round(time.Second), line)
-	if err := l.WaitSystemFormed(ctx, time.Minute); err != nil {
-		t.Error(err)
-	}
-	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
-	if _, err := l.Ping(pctx, netip.MustParseAddr(Nodes[1].Addr)); err != nil {
-		t.Errorf("ping node1 after power-on: %v", err)
-	}
-	pcancel()
 
-	// Cut and restore priv0: for now only the taps' state is checked.
+	// Cut priv0 only: an alert, no failover.
 	if err := l.Cut("priv0"); err != nil {
 		t.Fatal(err)
 	}
 	checkTaps(t, l, map[string]bool{"n0-priv0": true, "n1-priv0": true}, nil)
+	nodes = waitNodes(t, l, "", "priv0 cut", func(ns []apiNode) string {
+		for _, n := range ns {
+			if n.State != "healthy" {
+				return n.ID + " is " + n.State
+			}
+			for _, k := range n.Links {
+				if want := map[bool]string{true: "down", false: "up"}[k.Name == "priv0"]; k.State != want {
+					return fmt.Sprintf("%s's %s is %s", n.ID, k.Name, k.State)
+				}
+			}
+		}
+		return ""
+	})
+	logf("node list with priv0 cut: %s", summary(nodes))
+	if p := primary(t, l, ""); p != "node0" {
+		t.Errorf("primary with priv0 cut: %q, want node0 (no failover)", p)
+	}
+	if !hasAlert(t, l, "link.down", "priv0") {
+		t.Error("no link.down alert for priv0")
+	}
 	if err := l.Restore("priv0"); err != nil {
 		t.Fatal(err)
 	}
-	checkTaps(t, l, nil, nil)
+	waitNodes(t, l, "", "priv0 restored", func(ns []apiNode) string { return allHealthy(ns, "") })
+
+	// Power off node0: node1 serves the system IP, node0 shows as lost.
+	off := time.Now()
+	if err := l.PowerOff("node0"); err != nil {
+		t.Fatalf("power-off node0: %v", err)
+	}
+	waitPrimary(t, l, "node1", time.Minute)
+	logf("system IP answers from node1 %v after node0's power was cut", time.Since(off).Round(100*time.Millisecond))
+	nodes = waitNodes(t, l, "", "node0 off", func(ns []apiNode) string {
+		for _, n := range ns {
+			switch {
+			case n.ID == "node0" && n.State != "lost":
+				return "node0 is " + n.State
+			case n.ID == "node1" && (n.State != "healthy" || n.Role != "primary"):
+				return "node1 is " + n.State + " " + n.Role
+			}
+		}
+		return ""
+	})
+	logf("node list with node0 off: %s", summary(nodes))
+
+	// Power node0 on: it rejoins by itself, as secondary.
+	start = time.Now()
+	if err := l.PowerOn("node0"); err != nil {
+		t.Fatalf("power-on node0: %v", err)
+	}
+	if _, err := l.WaitReady(ctx, "node0", 15*time.Minute); err != nil {
+		t.Fatalf("node0 after power-on: %v", err)
+	}
+	if err := l.WaitSystemFormed(ctx, 2*time.Minute); err != nil {
+		t.Error(err)
+	}
+	nodes = waitNodes(t, l, "", "node0 back", func(ns []apiNode) string { return allHealthy(ns, "") })
+	logf("node0 rejoined %v after power-on: %s", time.Since(start).Round(time.Second), summary(nodes))
+	if p := primary(t, l, ""); p != "node1" {
+		t.Errorf("primary after node0 rejoined: %q, want node1 (a returning node does not take the role back)", p)
+	}
+
+	// Cut every link between the nodes, the witness still reachable on
+	// ibiz: exactly one side serves the system IP.
+	for _, link := range []string{"priv0", "alink0"} {
+		if err := l.Cut(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Second) // several leases: a second holder would show
+	holders := systemIPHolders(t, l)
+	logf("all links cut: the system IP is held by %v", holders)
+	if len(holders) != 1 {
+		t.Errorf("all links cut with a witness: the system IP is held by %v, want exactly one node", holders)
+	}
+	for _, link := range []string{"priv0", "alink0"} {
+		if err := l.Restore(link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitNodes(t, l, "", "links restored", func(ns []apiNode) string { return allHealthy(ns, "") })
+	if err := l.WaitSystemFormed(ctx, 2*time.Minute); err != nil {
+		t.Error(err)
+	}
+
+	// A third machine on priv0 is refused, by every node that answers it.
+	out, err := l.Rogue(ctx)
+	logf("rogue: %s", strings.TrimSpace(out))
+	if err != nil {
+		t.Errorf("rogue: %v", err)
+	}
+	if !strings.Contains(out, RogueRefused+" node") || strings.Contains(out, RogueAdmitted) || strings.Contains(out, "ROGUE FAILED") {
+		t.Errorf("the rogue was not refused by every node:\n%s", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(line, RogueRefused) && !strings.Contains(line, join.CodeSystemFull) {
+			t.Errorf("refused for another reason than a full system: %s", line)
+		}
+	}
+	if nodes = listNodes(t, l, ""); len(nodes) != 2 {
+		t.Errorf("after the rogue: %d nodes", len(nodes))
+	}
 
 	// Cut ibiz: the nodes stop answering the lab host; restored, they
 	// answer again (the virtio-net NICs survive a cut under traffic).
 	if err := l.Cut("ibiz"); err != nil {
 		t.Fatal(err)
 	}
-	pctx, pcancel = context.WithTimeout(ctx, 3*time.Second)
+	pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
 	if _, err := l.Ping(pctx, netip.MustParseAddr(Nodes[0].Addr)); err == nil {
 		t.Error("node0 answered the lab host while ibiz was cut")
 	}
@@ -162,10 +251,12 @@ func TestLabUpFaultsDown(t *testing.T) {
 		t.Fatalf("down: %v", err)
 	}
 	logf("down in %v", time.Since(start).Round(time.Millisecond))
-	if ns := LabNamespaces(); len(ns) > 0 {
-		t.Errorf("namespaces left after down: %v", ns)
+	for _, ns := range LabNamespaces() {
+		if strings.HasPrefix(ns, cfg.Namespace) {
+			t.Errorf("namespace %s left after down", ns)
+		}
 	}
-	if p := AnyLabQEMU(); len(p) > 0 {
+	if p := LabQEMUs(cfg.Namespace, cfg.StateDir); len(p) > 0 {
 		t.Errorf("lab QEMU processes left after down: %v", p)
 	}
 	if exists(cfg.StateDir) {
@@ -207,7 +298,7 @@ func saveLogs(t *testing.T, stateDir string) {
 	}
 	for _, n := range Nodes {
 		f := NodeFiles(stateDir, n)
-		for _, p := range []string{f.Console, f.QEMULog, f.Answers} {
+		for _, p := range []string{f.Console, f.QEMULog, f.Answers, SystemFilesIn(stateDir).WitnessLog} {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				continue
@@ -215,4 +306,150 @@ func saveLogs(t *testing.T, stateDir string) {
 			_ = os.WriteFile(filepath.Join(dst, "lab-"+n.Name+"-"+filepath.Base(p)), b, 0o644)
 		}
 	}
+}
+
+// apiNode is the part of the API's node the lab checks.
+type apiNode struct {
+	ID    string `json:"id"`
+	Role  string `json:"role"`
+	State string `json:"state"`
+	Links []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"links"`
+}
+
+func listNodes(t *testing.T, l *Lab, server string) []apiNode {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := l.CLI(ctx, server, "--json", "node", "list")
+	if err != nil {
+		t.Logf("node list: %v", err)
+		return nil
+	}
+	var v struct {
+		Nodes []apiNode `json:"nodes"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Errorf("node list --json: %v\n%s", err, out)
+	}
+	return v.Nodes
+}
+
+// waitNodes waits (2 min) until check finds nothing wrong with the node list.
+func waitNodes(t *testing.T, l *Lab, server, when string, check func([]apiNode) string) []apiNode {
+	t.Helper()
+	var why string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		ns := listNodes(t, l, server)
+		if len(ns) != 2 {
+			why = fmt.Sprintf("%d nodes listed", len(ns))
+			continue
+		}
+		if why = check(ns); why == "" {
+			return ns
+		}
+	}
+	t.Fatalf("%s: the node list never settled: %s", when, why)
+	return nil
+}
+
+func allHealthy(ns []apiNode, _ string) string {
+	for _, n := range ns {
+		if n.State != "healthy" {
+			return n.ID + " is " + n.State
+		}
+		if len(n.Links) != len(Segments)-2 {
+			return fmt.Sprintf("%s reports %d links", n.ID, len(n.Links))
+		}
+		for _, k := range n.Links {
+			if k.State != "up" {
+				return fmt.Sprintf("%s's %s is %s", n.ID, k.Name, k.State)
+			}
+		}
+	}
+	return ""
+}
+
+func summary(ns []apiNode) string {
+	var parts []string
+	for _, n := range ns {
+		var links []string
+		for _, k := range n.Links {
+			links = append(links, k.Name+"="+k.State)
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s [%s]", n.ID, n.Role, n.State, strings.Join(links, " ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// primary is the primary the system (or the node at server) reports.
+func primary(t *testing.T, l *Lab, server string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := l.CLI(ctx, server, "--json", "system", "info")
+	if err != nil {
+		t.Logf("system info: %v", err)
+		return ""
+	}
+	var v struct {
+		Primary string `json:"primary"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Errorf("system info --json: %v\n%s", err, out)
+	}
+	return v.Primary
+}
+
+func waitPrimary(t *testing.T, l *Lab, want string, timeout time.Duration) {
+	t.Helper()
+	got := ""
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		if got = primary(t, l, ""); got == want {
+			return
+		}
+	}
+	t.Fatalf("the system IP did not answer from %s within %v (last primary %q)", want, timeout, got)
+}
+
+func hasAlert(t *testing.T, l *Lab, code, text string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := l.CLI(ctx, "", "--json", "alert", "list")
+	if err != nil {
+		t.Errorf("alert list: %v", err)
+		return false
+	}
+	var v struct {
+		Alerts []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"alerts"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Errorf("alert list --json: %v\n%s", err, out)
+	}
+	for _, a := range v.Alerts {
+		if a.Code == code && strings.Contains(a.Message, text) {
+			return true
+		}
+	}
+	t.Logf("alerts: %s", out)
+	return false
+}
+
+// systemIPHolders asks each node, on its own address, whether it is the
+// primary (the one that holds the system IP).
+func systemIPHolders(t *testing.T, l *Lab) []string {
+	t.Helper()
+	var out []string
+	for _, n := range Nodes {
+		if p := primary(t, l, n.Addr); p == n.Name {
+			out = append(out, n.Name)
+		}
+	}
+	return out
 }

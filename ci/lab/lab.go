@@ -244,32 +244,31 @@ func (l *Lab) Up(ctx context.Context) (err error) {
 	}
 	l.logf("network: namespace %s with bridges %s; the lab host is %s on ibiz", ns, segmentNames(), HostIP)
 
-	// Both nodes at once; the first failure stops the other.
-	gctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, len(Nodes))
-	var wg sync.WaitGroup
-	for i, n := range Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = l.installAndBoot(gctx, n); errs[i] != nil {
-				cancel()
-			}
-		}()
+	if err := l.buildTools(ctx); err != nil {
+		return err
 	}
-	wg.Wait()
-	// A node stopped because the other failed says only "canceled".
-	var real []error
-	for _, e := range errs {
-		if e != nil && (!errors.Is(e, context.Canceled) || ctx.Err() != nil) {
-			real = append(real, e)
-		}
+	secret, err := l.startWitness()
+	if err != nil {
+		return err
 	}
-	if len(real) == 0 {
-		real = errs
+	// node0 first: node1's answers pin the CA that node0 creates, as an
+	// operator's would after reading it off node0's screen.
+	n0, n1 := Nodes[0], Nodes[1]
+	if err := l.writeAnswers(n0, Extra{WitnessSecret: secret}); err != nil {
+		return err
 	}
-	if err := errors.Join(real...); err != nil {
+	if err := l.installAndBoot(ctx, n0); err != nil {
+		return err
+	}
+	fp, err := l.waitSystemLine(ctx, l.cfg.BootTimeout)
+	if err != nil {
+		return err
+	}
+	l.logf("node0: system %s founded, CA fingerprint %s", SystemName, fp)
+	if err := l.writeAnswers(n1, Extra{Fingerprint: fp}); err != nil {
+		return err
+	}
+	if err := l.installAndBoot(ctx, n1); err != nil {
 		return err
 	}
 	if err := l.WaitSystemFormed(ctx, l.cfg.BootTimeout); err != nil {
@@ -293,6 +292,23 @@ func segmentNames() string {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// writeAnswers writes the node's answer file and stick with what the lab
+// has learned.
+func (l *Lab) writeAnswers(n Node, x Extra) error {
+	ans, err := AnswersWith(l.cfg.RepoRoot, n, x)
+	if err != nil {
+		return err
+	}
+	f := NodeFiles(l.cfg.StateDir, n)
+	if err := os.WriteFile(f.Answers, ans, 0o600); err != nil {
+		return err
+	}
+	if _, err := esp.Build(f.Stick, StickLabel, []esp.File{{Path: answers.StickPath, Data: ans}}, time.Unix(0, 0)); err != nil {
+		return fmt.Errorf("lab: %s answer stick: %w", n.Name, err)
+	}
+	return nil
 }
 
 // prepareNode writes the node's empty disks, its answer file and stick and,
@@ -724,25 +740,38 @@ type NodeObservation struct {
 
 // SystemFormed is the lab's one definition of "the system is formed",
 // judged from an Observation; WaitSystemFormed, Status and the tests all
-// use it. The agent does not join nodes yet, so the most the lab can
-// observe is that every node runs and its agent has printed its ready line
-// since it was last started; when the agent reports the formed system, the
-// condition here changes and nothing else.
+// use it: both nodes run, each one's agent has most recently reported its
+// peer joined (not lost), and one node holds the system IP.
 func SystemFormed(o Observation) (bool, string) {
 	var missing []string
-	for _, n := range Nodes {
+	holder := ""
+	for i, n := range Nodes {
 		no, ok := o.Nodes[n.Name]
 		switch {
 		case !ok || !no.Running:
 			missing = append(missing, n.Name+" is off")
+			continue
 		case !strings.Contains(no.Console, ReadyPrefix(n)):
 			missing = append(missing, n.Name+" is not ready")
+			continue
 		}
+		member := fmt.Sprintf("%snode%d ", memberLine, i)
+		joined := strings.LastIndex(no.Console, member+"peer-joined")
+		if joined < 0 || strings.LastIndex(no.Console, member+"peer-lost") > joined {
+			missing = append(missing, n.Name+" does not see its peer")
+		}
+		held := strings.LastIndex(no.Console, fmt.Sprintf("%sheld node%d", systemIPLine, i))
+		if held >= 0 && strings.LastIndex(no.Console, fmt.Sprintf("%sreleased node%d", systemIPLine, i)) < held {
+			holder = n.Name
+		}
+	}
+	if len(missing) == 0 && holder == "" {
+		missing = append(missing, "no node holds the system IP")
 	}
 	if len(missing) > 0 {
 		return false, strings.Join(missing, ", ")
 	}
-	return true, "every node is ready"
+	return true, "both nodes see each other; " + holder + " holds the system IP"
 }
 
 // Observe takes an Observation of the lab.

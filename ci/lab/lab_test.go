@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -239,7 +240,7 @@ func TestAnswers(t *testing.T) {
 					t.Errorf("the template's admin password hash is not the hash of %q", AdminPassword)
 				}
 			default:
-				if a.System != (answers.System{}) || a.Admin != (answers.Admin{}) {
+				if !reflect.DeepEqual(a.System, answers.System{}) || a.Admin != (answers.Admin{}) {
 					t.Errorf("a joining node has system %+v admin %+v", a.System, a.Admin)
 				}
 			}
@@ -422,21 +423,29 @@ func TestWaitConsole(t *testing.T) {
 }
 
 func TestSystemFormed(t *testing.T) {
-	line := func(n Node) string { return "...\r\n" + ReadyPrefix(n) + "waiting for peer\r\n" }
+	ready := func(n Node) string { return "...\r\n" + ReadyPrefix(n) + "waiting for peer\r\n" }
+	joined := func(i int) string { return fmt.Sprintf("LOCKSTEP MEMBER node%d peer-joined: incarnation 1\r\n", i) }
+	lost := func(i int) string { return fmt.Sprintf("LOCKSTEP MEMBER node%d peer-lost: heard on no link\r\n", i) }
+	held := func(i int) string { return fmt.Sprintf("LOCKSTEP SYSTEM IP 192.0.2.10 held node%d\r\n", i) }
+	released := func(i int) string { return fmt.Sprintf("LOCKSTEP SYSTEM IP 192.0.2.10 released node%d\r\n", i) }
+	obs := func(c0, c1 string) Observation {
+		return Observation{Nodes: map[string]NodeObservation{"node0": {Running: true, Console: c0}, "node1": {Running: true, Console: c1}}}
+	}
 	for _, tc := range []struct {
 		name string
 		o    Observation
 		ok   bool
 		why  string
 	}{
-		{"both ready", Observation{Nodes: map[string]NodeObservation{
-			"node0": {Running: true, Console: line(Nodes[0])}, "node1": {Running: true, Console: line(Nodes[1])}}}, true, "every node is ready"},
-		{"node1 booting", Observation{Nodes: map[string]NodeObservation{
-			"node0": {Running: true, Console: line(Nodes[0])}, "node1": {Running: true, Console: "Loading Lockstep system A"}}}, false, "node1 is not ready"},
+		{"formed", obs(ready(Nodes[0])+held(0)+joined(0), ready(Nodes[1])+joined(1)), true, "both nodes see each other; node0 holds the system IP"},
+		{"formed after a failover", obs(ready(Nodes[0])+joined(0), ready(Nodes[1])+joined(1)+lost(1)+held(1)+joined(1)), true, "both nodes see each other; node1 holds the system IP"},
+		{"only ready", obs(ready(Nodes[0]), ready(Nodes[1])), false, "node0 does not see its peer, node1 does not see its peer"},
+		{"peer lost last", obs(ready(Nodes[0])+held(0)+joined(0)+lost(0), ready(Nodes[1])+joined(1)), false, "node0 does not see its peer"},
+		{"IP released", obs(ready(Nodes[0])+held(0)+joined(0)+released(0), ready(Nodes[1])+joined(1)), false, "no node holds the system IP"},
+		{"node1 booting", obs(ready(Nodes[0])+held(0), "Loading Lockstep system A"), false, "node0 does not see its peer, node1 is not ready"},
 		{"node0 off", Observation{Nodes: map[string]NodeObservation{
-			"node0": {Running: false, Console: line(Nodes[0])}, "node1": {Running: true, Console: line(Nodes[1])}}}, false, "node0 is off"},
-		{"wrong node's line", Observation{Nodes: map[string]NodeObservation{
-			"node0": {Running: true, Console: line(Nodes[1])}, "node1": {Running: true, Console: line(Nodes[1])}}}, false, "node0 is not ready"},
+			"node0": {Running: false, Console: ready(Nodes[0])}, "node1": {Running: true, Console: ready(Nodes[1]) + joined(1)}}}, false, "node0 is off"},
+		{"wrong node's line", obs(ready(Nodes[1]), ready(Nodes[1])+joined(1)+held(1)), false, "node0 is not ready"},
 		{"nothing", Observation{}, false, "node0 is off, node1 is off"},
 	} {
 		ok, why := SystemFormed(tc.o)

@@ -44,9 +44,12 @@ type Server struct {
 	// ShareCAKey sends the CA key to the joined node so that either node
 	// can admit a replacement of the other.
 	ShareCAKey bool
-	JoinGrace  time.Duration    // 0 means DefaultJoinGrace
-	Now        func() time.Time // nil means time.Now
-	Logf       func(format string, args ...any)
+	// Witnesses and Secrets are handed to the joined node (SystemConfig).
+	Witnesses []string
+	Secrets   Secrets
+	JoinGrace time.Duration    // 0 means DefaultJoinGrace
+	Now       func() time.Time // nil means time.Now
+	Logf      func(format string, args ...any)
 
 	mu sync.Mutex // one decision at a time: two joiners never get one id
 }
@@ -251,6 +254,7 @@ func (s *Server) join(req Request) (*Response, *Refusal) {
 			SystemName: s.System.Name, SystemID: s.System.ID, SystemIP: s.SystemIP,
 			NodeID: d.NodeID, NodeIP: nodeIP,
 			PeerNodeID: s.Self, PeerPriv0: s.Priv0,
+			Witnesses: s.Witnesses, Secrets: s.Secrets,
 		},
 	}
 	if s.ShareCAKey {

@@ -133,6 +133,22 @@ type SystemConfig struct {
 	PeerNodeID int        `json:"peer_node_id"`
 	PeerPriv0  string     `json:"peer_priv0"` // the peer's link-local address on priv0, without zone
 	Nodes      []NodeInfo `json:"nodes"`      // every node, by id
+	// Witnesses are the system's witnesses (host:port), 0 to 2.
+	Witnesses []string `json:"witnesses,omitempty"`
+	// Secrets make the joined node a member. They travel only in the
+	// response of step 3, over TLS verified against the accepted CA.
+	Secrets Secrets `json:"secrets"`
+}
+
+// Secrets are the system's shared secrets.
+type Secrets struct {
+	// HeartbeatKey authenticates heartbeats (hex, agent/heartbeat.KeySize bytes).
+	HeartbeatKey string `json:"heartbeat_key"`
+	// AdminPasswordHash is the administrator's crypt(3) hash: the API
+	// answers on either node with the same account.
+	AdminPasswordHash string `json:"admin_password_hash"`
+	// WitnessSecret is the witnesses' shared secret (hex), "" without witnesses.
+	WitnessSecret string `json:"witness_secret,omitempty"`
 }
 
 // NodeInfo is one node in SystemConfig.

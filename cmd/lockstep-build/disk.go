@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,14 +54,28 @@ func cmdDisk(args []string) error {
 	if a.Lab {
 		hw.MinDiskBytes = answers.LabMinDiskBytes
 	}
-	for i, nic := range []string{a.Network.Priv0, a.Network.Ibiz0} {
-		if _, err := net.ParseMAC(nic); err != nil {
-			return fmt.Errorf("%s: network.%s %q: a disk image needs NICs by MAC address", *answersPath, []string{"priv0", "ibiz0"}[i], nic)
+	fields, nics := []string{"priv0", "ibiz0"}, []string{a.Network.Priv0, a.Network.Ibiz0}
+	for i, nic := range a.Network.ALinks {
+		fields, nics = append(fields, fmt.Sprintf("alinks[%d]", i)), append(nics, nic)
+	}
+	for i, nic := range nics {
+		mac, err := net.ParseMAC(nic)
+		if err != nil {
+			return fmt.Errorf("%s: network.%s %q: a disk image needs NICs by MAC address", *answersPath, fields[i], nic)
 		}
-		hw.NICs = append(hw.NICs, answers.NIC{Name: "eth" + strconv.Itoa(i), MAC: strings.ToLower(nic)})
+		// One NIC per MAC: a MAC named twice is then reported as the same
+		// NIC for two roles, not as a MAC shared by two NICs.
+		if !slices.ContainsFunc(hw.NICs, func(n answers.NIC) bool { return n.MAC == mac.String() }) {
+			hw.NICs = append(hw.NICs, answers.NIC{Name: "eth" + strconv.Itoa(len(hw.NICs)), MAC: mac.String()})
+		}
 	}
 	if err := answers.Validate(a, hw).Err(); err != nil {
 		return fmt.Errorf("%s:\n%w", *answersPath, err)
+	}
+	if a.Action.Joins() {
+		// Its certificate and the system's secrets come from the system
+		// over priv0, which an image builder does not have.
+		return fmt.Errorf("%s: action %s joins a running system; install that node from the ISO, where the installer joins over priv0", *answersPath, a.Action)
 	}
 
 	repo, err := findRepo()
@@ -100,6 +115,9 @@ func cmdDisk(args []string) error {
 	cfg, err := nodeconfig.FromAnswers(*a, strings.ToLower(a.Network.Priv0), strings.ToLower(a.Network.Ibiz0),
 		nodeconfig.Install{Time: time.Now().UTC(), Version: src.Version(), Media: "lockstep-build disk", Disk: a.Disk.System})
 	if err != nil {
+		return err
+	}
+	if cfg, err = nodeconfig.WithALinks(cfg, a.Network.ALinks); err != nil {
 		return err
 	}
 	tools, err := engine.MountImageTools(src.Image, work)

@@ -56,6 +56,23 @@ func (d diskEngine) Run(ctx context.Context, a answers.Answers, emit func(engine
 	if err != nil {
 		return err
 	}
+	var alinks []string
+	for i, n := range a.Network.ALinks {
+		m, err := d.mac(n, fmt.Sprintf("alink%d", i))
+		if err != nil {
+			return err
+		}
+		alinks = append(alinks, m)
+	}
+	if cfg, err = nodeconfig.WithALinks(cfg, alinks); err != nil {
+		return err
+	}
+	var stateFiles map[string][]byte
+	if a.Action.Joins() {
+		if stateFiles, err = d.joinSystem(ctx, a, priv0, emit); err != nil {
+			return err
+		}
+	}
 	tools, err := engine.MountImageTools(src.Image, "/tmp")
 	if err != nil {
 		return err
@@ -77,11 +94,12 @@ func (d diskEngine) Run(ctx context.Context, a answers.Answers, emit func(engine
 	defer f.Close()
 	d.logf("installing %s to %s (%s)", src.Version(), dev, a.Disk.System)
 	in := &engine.Install{
-		Disk:   f,
-		Source: src,
-		Format: tools,
-		Config: cfg,
-		Boot:   bootOptions(d.cmdline),
+		Disk:       f,
+		Source:     src,
+		Format:     tools,
+		Config:     cfg,
+		StateFiles: stateFiles,
+		Boot:       bootOptions(d.cmdline),
 	}
 	if err := in.Run(ctx, func(ev engine.Event) {
 		d.logf("install: %s %d%% %s %s", ev.Step, ev.Percent, ev.Title, ev.Message)

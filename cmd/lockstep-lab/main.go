@@ -12,6 +12,8 @@
 //	lockstep-lab replace-disk [-disk system|data] <node>
 //	lockstep-lab ping <node|address>
 //	lockstep-lab exec <command…>     runs the command inside the lab's namespace
+//	lockstep-lab cli [-server ADDR] <lockstep arguments…>
+//	lockstep-lab rogue               a third machine on priv0 tries to join
 //
 // Every command takes -state DIR first (default out/lab in the repository).
 package main
@@ -51,6 +53,12 @@ commands:
                           power the node off and give it an empty disk
   ping <node|address>     ICMP echo from the lab host namespace
   exec <command...>       run a command inside the lab's namespace (ip netns exec)
+  cli [-server ADDR] <lockstep arguments...>
+                          the lockstep CLI against the system IP (or ADDR), logged in
+  rogue                   plug a third machine into priv0 and have it try to join
+  bench-failover [-runs N]
+                          cut the primary's power N times: peer-loss detection and
+                          system IP move times (median, max)
 `
 
 func main() {
@@ -240,6 +248,62 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		return code
+
+	case "cli":
+		// The lockstep CLI against the system, logged in as the administrator.
+		server := ""
+		if len(rest) > 1 && rest[0] == "-server" {
+			server, rest = rest[1], rest[2:]
+		}
+		l, err := lab.New(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		out, err := l.CLI(ctx, server, rest...)
+		stdout.Write(out)
+		if err != nil {
+			return fail(err)
+		}
+		return 0
+
+	case "rogue":
+		l, err := lab.New(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		out, err := l.Rogue(ctx)
+		fmt.Fprint(stdout, out)
+		if err != nil {
+			return fail(err)
+		}
+		return 0
+
+	case "bench-failover":
+		runs := sub.Int("runs", 10, "power cuts to measure")
+		if err := sub.Parse(rest); err != nil || sub.NArg() != 0 {
+			return 2
+		}
+		l, err := lab.New(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		res, err := l.BenchFailover(ctx, *runs, cfg.Logf)
+		lab.WriteFailoverReport(stdout, res)
+		if err != nil {
+			return fail(err)
+		}
+		return 0
+
+	case "rogue-join": // inside the rogue's namespace (see lab.Rogue)
+		iface := sub.String("iface", "", "the rogue's NIC")
+		fp := sub.String("fingerprint", "", "the system CA fingerprint")
+		if err := sub.Parse(rest); err != nil {
+			return 2
+		}
+		if err := lab.RogueJoin(ctx, *iface, *fp, func(s string) { fmt.Fprintln(stdout, s) }); err != nil {
+			return fail(err)
+		}
+		return 0
 
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -12,12 +12,11 @@ import (
 	"github.com/lockstep-ft/lockstep/agent/boot"
 	"github.com/lockstep-ft/lockstep/agent/console"
 	"github.com/lockstep-ft/lockstep/agent/netcfg"
-	"github.com/lockstep-ft/lockstep/installer/answers"
 	"github.com/lockstep-ft/lockstep/nodeconfig"
 )
 
-// stateWaiting is the system state until clustering exists: node0 has
-// created the system and no peer has joined.
+// stateWaiting is the state in the READY line: the node is up and about
+// to look for its peer.
 const stateWaiting = "waiting for peer"
 
 // agent is lockstepd's first-boot sequence with its side effects injected.
@@ -35,9 +34,10 @@ type agent struct {
 	stdout      io.Writer // the journal
 	notify      func(state string) error
 	logf        func(format string, args ...any)
-	// found, when set, founds the system on a "Create new system" node
-	// once it is healthy and returns the line for the serial console.
-	found func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, version string) (string, error)
+	// cluster, when set, brings the healthy node into its system (founds
+	// it on a "Create new system" node) and returns the system state for
+	// the status screen.
+	cluster func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, version string) (func() string, error)
 
 	retry   time.Duration // config and network attempts while not ready
 	refresh time.Duration // status screen once ready
@@ -72,18 +72,16 @@ func (a *agent) run(ctx context.Context) {
 	}
 
 	persistent = append(persistent, a.healthy()...)
-	if a.found != nil && a.cfg.Action == answers.Create {
-		line, err := a.found(ctx, *a.cfg, a.res, string(a.cmdline.Slot), a.cmdline.Version)
+	a.state = stateWaiting
+	var systemState func() string
+	if a.cluster != nil {
+		f, err := a.cluster(ctx, *a.cfg, a.res, string(a.cmdline.Slot), a.cmdline.Version)
 		if err != nil {
 			persistent = append(persistent, fmt.Errorf("system: %w", err))
 		} else {
-			if err := a.con.Println(line); err != nil {
-				a.logf("serial console: %v", err)
-			}
-			fmt.Fprintln(a.stdout, line)
+			systemState = f
 		}
 	}
-	a.state = stateWaiting
 	renew := a.renewal(time.Now())
 	for {
 		errs := persistent
@@ -98,6 +96,9 @@ func (a *agent) run(ctx context.Context) {
 				a.res = res
 				renew = a.renewal(time.Now())
 			}
+		}
+		if systemState != nil {
+			a.state = systemState()
 		}
 		a.show(errs)
 		if !sleep(ctx, a.refresh) {

@@ -86,7 +86,19 @@ func main() {
 		logf:        log.Printf,
 		retry:       10 * time.Second,
 		refresh:     5 * time.Second,
-		found:       founder{version: version, logf: log.Printf}.found,
+	}
+	a.cluster = func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, slotVersion string) (func() string, error) {
+		c := &clusterd{version: version, stateDir: nodeconfig.StateMount, logf: log.Printf, links: links,
+			println: func(line string) {
+				if err := con.Println(line); err != nil {
+					log.Printf("serial console: %v", err)
+				}
+				fmt.Println(line)
+			}}
+		if err := c.start(ctx, cfg, res, slot, slotVersion); err != nil {
+			return nil, err
+		}
+		return c.state, nil
 	}
 	a.run(ctx)
 	log.Print("stopped")

@@ -6,9 +6,9 @@
 //
 // Field paths used in errors and by ValidateField follow the YAML keys:
 // "action", "hostname", "system.name", "system.ip", "join.fingerprint",
-// "network.priv0", "network.ibiz0", "network.node.dhcp", "network.node.ip",
-// "network.node.netmask", "network.node.gateway", "network.dns[i]",
-// "network.ntp[i]", "disk.system", "disk.storage_group[i]",
+// "network.priv0", "network.ibiz0", "network.alinks[i]", "network.node.dhcp",
+// "network.node.ip", "network.node.netmask", "network.node.gateway",
+// "network.dns[i]", "network.ntp[i]", "disk.system", "disk.storage_group[i]",
 // "disk.confirm_erase", "admin", "admin.password", "admin.password_hash".
 package answers
 
@@ -59,7 +59,7 @@ type Answers struct {
 	System System `yaml:"system" json:"system"`
 	// Join holds options for joining an existing system. Replace/Recover only.
 	Join Join `yaml:"join" json:"join"`
-	// Network chooses priv0 and ibiz0 and this node's addresses.
+	// Network chooses priv0, ibiz0 and the A-Links and this node's addresses.
 	Network Network `yaml:"network" json:"network"`
 	// Disk chooses the system disk and the storage-group disks.
 	Disk Disk `yaml:"disk" json:"disk"`
@@ -74,6 +74,14 @@ type System struct {
 	// IP is the system IP: a plain IPv4 address on ibiz0's subnet that lives
 	// on the primary node and moves between the nodes' ibiz0 on failover.
 	IP string `yaml:"ip" json:"ip"`
+	// Witnesses are 0 to 2 quorum witnesses ("host:port" of a
+	// lockstep-witness) that decide which node may serve when the nodes
+	// cannot see each other (SPEC A2). Without one, node0 is preferred and
+	// node1 never takes over.
+	Witnesses []string `yaml:"witnesses" json:"witnesses"`
+	// WitnessSecret is the witnesses' shared secret: the text of their
+	// -secret-file, at least 16 characters without spaces.
+	WitnessSecret string `yaml:"witness_secret" json:"witness_secret"`
 }
 
 // Join holds options for joining an existing system (Replace/Recover only).
@@ -92,6 +100,12 @@ type Network struct {
 	Priv0 string `yaml:"priv0" json:"priv0"`
 	// Ibiz0 is the management network NIC, by MAC address or kernel name.
 	Ibiz0 string `yaml:"ibiz0" json:"ibiz0"`
+	// ALinks are the A-Links: up to MaxALinks more NICs cabled directly to
+	// the peer (disk sync, FT checkpoints, and heartbeats besides priv0's),
+	// each by MAC address or kernel name like priv0. The installed node
+	// names them alink0, alink1, … in this order, so the order must match
+	// the peer's cabling. Empty is valid: the TUI does not ask for them.
+	ALinks []string `yaml:"alinks" json:"alinks"`
 	// Node is this node's own management address on ibiz0.
 	Node Address `yaml:"node" json:"node"`
 	// DNS lists DNS servers as IPv4 addresses.
@@ -99,6 +113,9 @@ type Network struct {
 	// NTP lists time servers as IPv4 addresses or host names.
 	NTP []string `yaml:"ntp" json:"ntp"`
 }
+
+// MaxALinks is the most A-Links a node may have (alink0 to alink3).
+const MaxALinks = 4
 
 // Address is an IPv4 interface configuration, static or DHCP.
 type Address struct {
@@ -171,6 +188,12 @@ func Normalize(a *Answers) {
 
 	a.Network.Priv0 = normalizeNIC(a.Network.Priv0)
 	a.Network.Ibiz0 = normalizeNIC(a.Network.Ibiz0)
+	if len(a.System.Witnesses) == 0 {
+		a.System.Witnesses = nil // "witnesses: []" and none are the same answer
+	}
+	for i := range a.Network.ALinks {
+		a.Network.ALinks[i] = normalizeNIC(a.Network.ALinks[i])
+	}
 
 	if fp, ok := canonicalFingerprint(a.Join.Fingerprint); ok {
 		a.Join.Fingerprint = fp
@@ -193,7 +216,7 @@ func trimAll(a *Answers) {
 	a.Network.Priv0, a.Network.Ibiz0 = t(a.Network.Priv0), t(a.Network.Ibiz0)
 	n := &a.Network.Node
 	n.IP, n.Netmask, n.Gateway = t(n.IP), t(n.Netmask), t(n.Gateway)
-	for _, l := range [][]string{a.Network.DNS, a.Network.NTP, a.Disk.StorageGroup} {
+	for _, l := range [][]string{a.Network.ALinks, a.Network.DNS, a.Network.NTP, a.Disk.StorageGroup} {
 		for i := range l {
 			l[i] = t(l[i])
 		}
@@ -206,6 +229,8 @@ func trimAll(a *Answers) {
 // clone returns a deep copy (the slices are not shared).
 func (a *Answers) clone() Answers {
 	c := *a
+	c.Network.ALinks = append([]string(nil), a.Network.ALinks...)
+	c.System.Witnesses = append([]string(nil), a.System.Witnesses...)
 	c.Network.DNS = append([]string(nil), a.Network.DNS...)
 	c.Network.NTP = append([]string(nil), a.Network.NTP...)
 	c.Disk.StorageGroup = append([]string(nil), a.Disk.StorageGroup...)
@@ -244,6 +269,9 @@ func (a *Answers) Redacted() Answers {
 	if c.Admin.Password != "" {
 		c.Admin.Password = redactedPassword
 	}
+	if c.System.WitnessSecret != "" {
+		c.System.WitnessSecret = redactedPassword
+	}
 	if c.Admin.PasswordHash != "" {
 		if strings.HasPrefix(c.Admin.PasswordHash, "$6$") {
 			c.Admin.PasswordHash = redactedHash
@@ -258,7 +286,7 @@ func (a *Answers) Redacted() Answers {
 // the dry-run mode prints it to the console.
 func (a *Answers) JSON() []byte {
 	r := a.Redacted()
-	for _, l := range []*[]string{&r.Network.DNS, &r.Network.NTP, &r.Disk.StorageGroup} {
+	for _, l := range []*[]string{&r.System.Witnesses, &r.Network.ALinks, &r.Network.DNS, &r.Network.NTP, &r.Disk.StorageGroup} {
 		if *l == nil {
 			*l = []string{} // print [] rather than null
 		}

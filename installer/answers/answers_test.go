@@ -13,10 +13,11 @@ func TestNormalize(t *testing.T) {
 		Hostname: "Node0",
 		Join:     Join{Fingerprint: strings.ToUpper(strings.TrimSuffix(strings.Repeat("0f:", 32), ":"))},
 		Network: Network{
-			Priv0: "52-54-00-AA-BB-01",
-			Ibiz0: "eth1",
-			Node:  Address{IP: " 192.0.2.11/24 ", Gateway: "192.0.2.1 "},
-			DNS:   []string{" 192.0.2.1"},
+			Priv0:  "52-54-00-AA-BB-01",
+			Ibiz0:  "eth1",
+			ALinks: []string{" 52-54-00-AA-BB-03 ", "eth2", ""},
+			Node:   Address{IP: " 192.0.2.11/24 ", Gateway: "192.0.2.1 "},
+			DNS:    []string{" 192.0.2.1"},
 		},
 		Disk: Disk{System: "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", StorageGroup: []string{"/dev/disk/by-path/pci-0000:00:08.0"}},
 	}
@@ -26,10 +27,11 @@ func TestNormalize(t *testing.T) {
 		Hostname: "node0",
 		Join:     Join{Fingerprint: strings.Repeat("0f", 32)},
 		Network: Network{
-			Priv0: "52:54:00:aa:bb:01",
-			Ibiz0: "eth1",
-			Node:  Address{IP: "192.0.2.11", Netmask: "255.255.255.0", Gateway: "192.0.2.1"},
-			DNS:   []string{"192.0.2.1"},
+			Priv0:  "52:54:00:aa:bb:01",
+			Ibiz0:  "eth1",
+			ALinks: []string{"52:54:00:aa:bb:03", "eth2", ""},
+			Node:   Address{IP: "192.0.2.11", Netmask: "255.255.255.0", Gateway: "192.0.2.1"},
+			DNS:    []string{"192.0.2.1"},
 		},
 		Disk: Disk{System: "wwn-0x5000c500a1b2c3d4", StorageGroup: []string{"pci-0000:00:08.0"}},
 	}
@@ -86,6 +88,18 @@ func TestRedactedAndJSON(t *testing.T) {
 	if a.Network.DNS[0] == "changed" {
 		t.Error("Redacted shares slices with the original")
 	}
+	a.Network.ALinks = []string{"52:54:00:00:00:03"}
+	r = a.Redacted()
+	r.Network.ALinks[0] = "changed"
+	if a.Network.ALinks[0] == "changed" {
+		t.Error("Redacted shares the A-Links with the original")
+	}
+	if out := string(a.JSON()); !strings.Contains(out, `"alinks": [
+      "52:54:00:00:00:03"
+    ]`) {
+		t.Errorf("JSON lacks the A-Links:\n%s", out)
+	}
+	a.Network.ALinks = nil
 	out := string(a.JSON())
 	if strings.Contains(out, pw) || strings.Contains(out, "horse") {
 		t.Errorf("JSON contains the password:\n%s", out)
@@ -94,7 +108,7 @@ func TestRedactedAndJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &back); err != nil {
 		t.Fatalf("JSON is not valid: %v\n%s", err, out)
 	}
-	for _, key := range []string{`"action": "create"`, `"accept_warnings": false`, `"storage_group": []`, `"confirm_erase": true`, `"password": "********"`, `"priv0": "52:54:00:00:00:01"`, `"netmask": "255.255.255.0"`} {
+	for _, key := range []string{`"action": "create"`, `"accept_warnings": false`, `"storage_group": []`, `"alinks": []`, `"confirm_erase": true`, `"password": "********"`, `"priv0": "52:54:00:00:00:01"`, `"netmask": "255.255.255.0"`} {
 		if !strings.Contains(out, key) {
 			t.Errorf("JSON lacks %s:\n%s", key, out)
 		}

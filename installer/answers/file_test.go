@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -62,6 +63,31 @@ disk:
 	}
 }
 
+func TestParseALinks(t *testing.T) {
+	a, err := Parse([]byte(`
+network:
+  alinks:
+    - 52-54-00-00-00-0A
+    - eth3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"52:54:00:00:00:0a", "eth3"}; !reflect.DeepEqual(a.Network.ALinks, want) {
+		t.Fatalf("alinks %q, want %q", a.Network.ALinks, want)
+	}
+
+	_, err = Parse([]byte("network:\n  alink: [eth2]\n"))
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Error() != `network.alink: line 2: unknown key "alink" (did you mean "alinks"?)` {
+		t.Fatalf("misspelt key: %v", err)
+	}
+	// One NIC written without the list is a mistake the parser names.
+	if _, err := Parse([]byte("network:\n  alinks: eth2\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("a single value for alinks: %v", err)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ in, phrase string }{
 		"empty":          {"", "empty"},
@@ -106,7 +132,7 @@ func TestExampleRecipesDocumentEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"action:", "lab:", "accept_warnings:", "hostname:", "system:", "name:", "ip:", "join:", "fingerprint:",
-		"network:", "priv0:", "ibiz0:", "node:", "dhcp:", "netmask:", "gateway:", "dns:", "ntp:",
+		"network:", "priv0:", "ibiz0:", "alinks:", "node:", "dhcp:", "netmask:", "gateway:", "dns:", "ntp:",
 		"disk:", "storage_group:", "confirm_erase:", "admin:", "password:", "password_hash:"} {
 		if !strings.Contains(string(data), "\n"+k) && !strings.Contains(string(data), " "+k) {
 			t.Errorf("create-node0.yaml lacks %s", k)

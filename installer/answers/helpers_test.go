@@ -1,6 +1,7 @@
 package answers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,15 @@ func richHW() Hardware {
 		DiskInfo{ID: "wwn-0x5000c500a1b2c3d4", Aliases: []string{"pci-0000:00:08.0-scsi-0:0:0:0"}, Name: "sdb", SizeBytes: 200 << 30},
 		DiskInfo{ID: "virtio-small", Name: "vdd", SizeBytes: 8 << 30},
 	)
+	return hw
+}
+
+// manyNICs is labVM with eight NICs, eth0 to eth7, for the A-Link limit.
+func manyNICs() Hardware {
+	hw := labVM()
+	for i := len(hw.NICs); i < 8; i++ {
+		hw.NICs = append(hw.NICs, NIC{Name: fmt.Sprintf("eth%d", i), MAC: fmt.Sprintf("52:54:00:00:00:%02x", i+1)})
+	}
 	return hw
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -129,9 +130,9 @@ func ValidateField(a *Answers, hw Hardware, field string) []FieldError {
 // fieldOrder is the order in which errors are reported.
 var fieldOrder = []string{
 	"action", "lab", "accept_warnings", "hostname", "system.name", "system.ip",
-	"join.fingerprint", "network.priv0", "network.ibiz0", "network.node.dhcp",
-	"network.node.ip", "network.node.netmask", "network.node.gateway",
-	"network.dns", "network.ntp", "disk.system", "disk.storage_group",
+	"join.fingerprint", "network.priv0", "network.ibiz0", "network.alinks",
+	"network.node.dhcp", "network.node.ip", "network.node.netmask",
+	"network.node.gateway", "network.dns", "network.ntp", "disk.system", "disk.storage_group",
 	"disk.confirm_erase", "admin", "admin.password", "admin.password_hash",
 }
 
@@ -259,6 +260,12 @@ func (v *validator) system() {
 	s := v.a.System
 	switch {
 	case v.a.Action.Joins():
+		if len(s.Witnesses) > 0 {
+			v.add("system.witnesses", "must be empty for %s: the witnesses come from the system being joined", v.a.Action)
+		}
+		if s.WitnessSecret != "" {
+			v.add("system.witness_secret", "must be empty for %s: the witnesses come from the system being joined", v.a.Action)
+		}
 		if s.Name != "" {
 			v.add("system.name", "%q is given but must be empty for %s: a joining node takes the system's name from the system it joins", s.Name, v.a.Action)
 		}
@@ -269,6 +276,7 @@ func (v *validator) system() {
 	case v.a.Action != Create:
 		return // unknown action: already reported
 	}
+	v.witnesses()
 	if s.Name == "" {
 		v.add("system.name", "required for create: the new system's name, e.g. lockstep1")
 	} else if p := labelProblem(s.Name); p != "" {
@@ -411,6 +419,46 @@ func (v *validator) nics() {
 	if okP && okB && p == b {
 		n := v.hw.NICs[b]
 		v.add("network.ibiz0", "%q is the same NIC as network.priv0 %q (%s, %s); priv0 and ibiz0 need two different NICs", nw.Ibiz0, nw.Priv0, n.Name, n.MAC)
+	}
+	v.alinks(idx)
+}
+
+// alinks checks network.alinks; idx holds the NICs priv0 and ibiz0
+// resolved to.
+func (v *validator) alinks(idx map[string]int) {
+	nw := v.a.Network
+	seen := map[int]int{}
+	for j, s := range nw.ALinks {
+		f := fmt.Sprintf("network.alinks[%d]", j)
+		if j >= MaxALinks {
+			v.add(f, "%q is A-Link number %d; at most %d are supported (alink0 to alink%d): remove it", s, j+1, MaxALinks, MaxALinks-1)
+			continue
+		}
+		if s == "" {
+			v.add(f, "empty entry: give a NIC cabled directly to the other node, by MAC address (preferred) or name")
+			continue
+		}
+		i, msg := v.findNIC(s)
+		if msg != "" {
+			v.add(f, "%s", msg)
+			continue
+		}
+		n := v.hw.NICs[i]
+		p, okP := idx["priv0"]
+		b, okB := idx["ibiz0"]
+		switch {
+		case okP && p == i:
+			v.add(f, "%q is the same NIC as network.priv0 %q (%s, %s); an A-Link needs a NIC of its own", s, nw.Priv0, n.Name, n.MAC)
+			continue
+		case okB && b == i:
+			v.add(f, "%q is the same NIC as network.ibiz0 %q (%s, %s); an A-Link is a direct cable to the other node, not the management network", s, nw.Ibiz0, n.Name, n.MAC)
+			continue
+		}
+		if k, dup := seen[i]; dup {
+			v.add(f, "%q is the same NIC as network.alinks[%d] %q (%s, %s); list each A-Link once", s, k, nw.ALinks[k], n.Name, n.MAC)
+			continue
+		}
+		seen[i] = j
 	}
 }
 
@@ -632,4 +680,43 @@ func (v *validator) admin() {
 			v.add("admin.password_hash", "%s", p)
 		}
 	}
+}
+
+// MaxWitnesses is the most witnesses a system uses (cluster/membership).
+const MaxWitnesses = 2
+
+func (v *validator) witnesses() {
+	s := v.a.System
+	if len(s.Witnesses) > MaxWitnesses {
+		v.add("system.witnesses", "%d witnesses given; a system uses 0, 1 or 2", len(s.Witnesses))
+	}
+	seen := map[string]bool{}
+	for i, w := range s.Witnesses {
+		f := fmt.Sprintf("system.witnesses[%d]", i)
+		host, port, err := net.SplitHostPort(w)
+		switch {
+		case err != nil || host == "":
+			v.add(f, "%q: want host:port of a lockstep-witness, e.g. 192.0.2.5:7500", w)
+		case !validPort(port):
+			v.add(f, "%q: port %q is not a number from 1 to 65535", w, port)
+		case seen[w]:
+			v.add(f, "%q is listed twice", w)
+		}
+		seen[w] = true
+	}
+	switch sec := s.WitnessSecret; {
+	case len(s.Witnesses) == 0 && sec != "":
+		v.add("system.witness_secret", "is set but no witnesses are listed")
+	case len(s.Witnesses) > 0 && sec == "":
+		v.add("system.witness_secret", "required with witnesses: the text of the witnesses' -secret-file")
+	case sec != "" && len(sec) < 16:
+		v.add("system.witness_secret", "is %d characters long; the witness needs at least 16", len(sec))
+	case strings.ContainsFunc(sec, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		v.add("system.witness_secret", "must not contain spaces or control characters (the witness trims its secret file)")
+	}
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }

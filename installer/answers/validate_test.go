@@ -12,6 +12,11 @@ func TestValidBaselines(t *testing.T) {
 	r := validReplace()
 	r.Action = Recover
 	mustValid(t, r, labVM())
+	c := validCreate()
+	c.Network.ALinks = []string{"52:54:00:00:00:03", "eth3"}
+	mustValid(t, c, labVM())
+	c.Network.ALinks = []string{}
+	mustValid(t, c, labVM())
 }
 
 func TestValidateRules(t *testing.T) {
@@ -40,6 +45,24 @@ func TestValidateRules(t *testing.T) {
 		{name: "system name space", mutate: func(a *Answers) { a.System.Name = "my system" }, field: "system.name", phrase: `"my system" contains ' '`},
 		{name: "system name too long", mutate: func(a *Answers) { a.System.Name = long }, field: "system.name", phrase: "at most 63"},
 		{name: "system ip missing", mutate: func(a *Answers) { a.System.IP = "" }, field: "system.ip", phrase: "required for create"},
+		{name: "three witnesses", mutate: func(a *Answers) {
+			a.System.Witnesses = []string{"192.0.2.5:7500", "192.0.2.6:7500", "192.0.2.7:7500"}
+			a.System.WitnessSecret = "0123456789abcdef"
+		}, field: "system.witnesses", phrase: "3 witnesses given; a system uses 0, 1 or 2"},
+		{name: "witness without port", mutate: func(a *Answers) {
+			a.System.Witnesses = []string{"192.0.2.5"}
+			a.System.WitnessSecret = "0123456789abcdef"
+		}, field: "system.witnesses[0]", phrase: "want host:port"},
+		{name: "witness bad port", mutate: func(a *Answers) {
+			a.System.Witnesses = []string{"192.0.2.5:75000"}
+			a.System.WitnessSecret = "0123456789abcdef"
+		}, field: "system.witnesses[0]", phrase: `port "75000" is not a number from 1 to 65535`},
+		{name: "witness without secret", mutate: func(a *Answers) { a.System.Witnesses = []string{"192.0.2.5:7500"} }, field: "system.witness_secret", phrase: "required with witnesses"},
+		{name: "witness secret short", mutate: func(a *Answers) {
+			a.System.Witnesses = []string{"192.0.2.5:7500"}
+			a.System.WitnessSecret = "short"
+		}, field: "system.witness_secret", phrase: "5 characters long; the witness needs at least 16"},
+		{name: "witness secret alone", mutate: func(a *Answers) { a.System.WitnessSecret = "0123456789abcdef" }, field: "system.witness_secret", phrase: "no witnesses are listed"},
 		{name: "system ip = node ip", mutate: func(a *Answers) { a.System.IP = "192.0.2.11" }, field: "system.ip", phrase: `"192.0.2.11" is the same as network.node.ip`},
 		{name: "system ip outside subnet", mutate: func(a *Answers) { a.System.IP = "198.51.100.10" }, field: "system.ip", phrase: `"198.51.100.10" is outside the node's subnet 192.0.2.0/24`},
 		{name: "system ip network address", mutate: func(a *Answers) { a.System.IP = "192.0.2.0" }, field: "system.ip", phrase: `"192.0.2.0" is the network address of 192.0.2.0/24`},
@@ -124,6 +147,17 @@ func TestValidateRules(t *testing.T) {
 		{name: "priv0 = ibiz0 by name", mutate: func(a *Answers) { a.Network.Priv0, a.Network.Ibiz0 = "eth1", "eth1" }, field: "network.ibiz0", phrase: "is the same NIC as network.priv0"},
 		{name: "priv0 = ibiz0 by name and MAC", mutate: func(a *Answers) { a.Network.Priv0, a.Network.Ibiz0 = "eth0", "52-54-00-00-00-01" }, field: "network.ibiz0", phrase: `"52-54-00-00-00-01" is the same NIC as network.priv0 "eth0" (eth0, 52:54:00:00:00:01)`},
 
+		// A-Links
+		{name: "alink unknown MAC", mutate: func(a *Answers) { a.Network.ALinks = []string{"52:54:00:00:00:03", "52:54:00:00:00:99"} }, field: "network.alinks[1]", phrase: `no NIC has MAC address "52:54:00:00:00:99"; this machine has eth0 (52:54:00:00:00:01)`},
+		{name: "alink unknown name", mutate: func(a *Answers) { a.Network.ALinks = []string{"eth9"} }, field: "network.alinks[0]", phrase: `no NIC is named "eth9"`},
+		{name: "alink empty entry", mutate: func(a *Answers) { a.Network.ALinks = []string{"eth2", " "} }, field: "network.alinks[1]", phrase: "empty entry: give a NIC cabled directly to the other node"},
+		{name: "alink = priv0", mutate: func(a *Answers) { a.Network.ALinks = []string{"eth0"} }, field: "network.alinks[0]", phrase: `"eth0" is the same NIC as network.priv0 "52:54:00:00:00:01" (eth0, 52:54:00:00:00:01); an A-Link needs a NIC of its own`},
+		{name: "alink = ibiz0", mutate: func(a *Answers) { a.Network.ALinks = []string{"eth2", "52-54-00-00-00-02"} }, field: "network.alinks[1]", phrase: `"52-54-00-00-00-02" is the same NIC as network.ibiz0 "52:54:00:00:00:02" (eth1, 52:54:00:00:00:02); an A-Link is a direct cable to the other node, not the management network`},
+		{name: "alink listed twice", mutate: func(a *Answers) { a.Network.ALinks = []string{"52:54:00:00:00:03", "eth3", "eth2"} }, field: "network.alinks[2]", phrase: `"eth2" is the same NIC as network.alinks[0] "52:54:00:00:00:03" (eth2, 52:54:00:00:00:03); list each A-Link once`},
+		{name: "too many alinks", hw: manyNICs, mutate: func(a *Answers) { a.Network.ALinks = []string{"eth2", "eth3", "eth4", "eth5", "eth6"} }, field: "network.alinks[4]", phrase: `"eth6" is A-Link number 5; at most 4 are supported (alink0 to alink3)`},
+		{name: "alink on priv0's NIC while priv0 is unknown", mutate: func(a *Answers) { a.Network.Priv0 = "eth9"; a.Network.ALinks = []string{"eth0"} }, field: "network.priv0", phrase: `no NIC is named "eth9"`},
+		{name: "alink with priv0 missing", mutate: func(a *Answers) { a.Network.Priv0 = ""; a.Network.ALinks = []string{"eth0"} }, field: "network.priv0", phrase: "required"},
+
 		{name: "MAC shared by two NICs", hw: func() Hardware { h := richHW(); h.NICs[3].MAC = h.NICs[1].MAC; return h }, mutate: func(a *Answers) {}, field: "network.ibiz0", phrase: "belongs to several NICs (eth1, eth3); give the NIC by name"},
 
 		// disks
@@ -186,6 +220,7 @@ func TestValidateAcceptsRawForms(t *testing.T) {
 	a.Network.Node = Address{IP: "192.0.2.12/24", Gateway: " 192.0.2.1"}
 	a.Network.Priv0 = "52:54:00:00:00:0A"
 	a.Network.Ibiz0 = "eth1"
+	a.Network.ALinks = []string{" 52-54-00-00-00-03", "eth3 "}
 	a.Join.Fingerprint = strings.ToUpper(strings.TrimSuffix(strings.Repeat("ab:", 32), ":"))
 	a.Disk.System = "/dev/disk/by-id/serial:lockstep-sys"
 	hw := labVM()
@@ -289,12 +324,20 @@ func TestValidateField(t *testing.T) {
 	if got := ValidateField(a, hw, "network.dns"); len(got) != 1 || got[0].Field != "network.dns[1]" {
 		t.Errorf("network.dns: %v", got)
 	}
+	a.Network.ALinks = []string{"eth2", "eth2"}
+	if got := ValidateField(a, hw, "network.alinks"); len(got) != 1 || got[0].Field != "network.alinks[1]" {
+		t.Errorf("network.alinks: %v", got)
+	}
+	if got := ValidateField(a, hw, "network.alinks[0]"); got != nil {
+		t.Errorf("network.alinks[0] is fine, got %v", got)
+	}
 }
 
 func TestValidateDoesNotModify(t *testing.T) {
 	a := validReplace()
 	a.Network.Node = Address{IP: " 192.0.2.12/24 "}
 	a.Network.Priv0 = "52:54:00:00:00:01"
+	a.Network.ALinks = []string{" 52-54-00-00-00-03 "}
 	a.Disk.StorageGroup = []string{" /dev/disk/by-id/serial:lockstep-data "}
 	before := a.clone()
 	Validate(a, richHW())

@@ -30,6 +30,22 @@ type Event struct {
 	Message string `json:"message,omitempty"`
 	Level   Level  `json:"level"`
 	Done    bool   `json:"done,omitempty"` // the last event of a run (success or failure)
+	// Ask, when set, is a question for the operator. It stays out of the
+	// log line (a channel does not marshal); Title and Message say there
+	// what was asked.
+	Ask *Question `json:"-"`
+}
+
+// Question is a yes/no decision the engine needs from the operator in the
+// middle of a run (the join's CA fingerprint). The engine blocks on Answer.
+//
+// The engine should also give up when its ctx ends: a TUI that is left
+// (Ctrl-C, reboot) answers false, but a caller without a TUI may never answer.
+type Question struct {
+	Title   string      // e.g. "Join system lockstep-lab?"
+	Lines   []string    // shown as they are, one per line
+	Yes, No string      // button labels, e.g. "Join", "Cancel"
+	Answer  chan<- bool // buffered (cap 1) by the engine; the TUI sends exactly once
 }
 
 // Engine installs a node.

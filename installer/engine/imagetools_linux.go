@@ -90,10 +90,14 @@ func (t *ImageTools) MakeExt4(ctx context.Context, disk *os.File, offset, size i
 	}
 	defer os.RemoveAll(content)
 	for name, data := range files {
-		if strings.Contains(name, "/") {
-			return fmt.Errorf("STATE file %q: only files at the root", name)
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("STATE file %q: not a path inside the file system", name)
 		}
-		if err := os.WriteFile(filepath.Join(content, name), data, 0o600); err != nil {
+		path := filepath.Join(content, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return err
 		}
 	}

@@ -45,8 +45,11 @@ type Install struct {
 	Source    *Source
 	Format    Formatter
 	Config    nodeconfig.Config // written to STATE as node.json
-	Layout    layout.Options
-	Boot      BootOptions
+	// StateFiles are more files for STATE, by path relative to its root
+	// (a joined node's certificates and system settings).
+	StateFiles map[string][]byte
+	Layout     layout.Options
+	Boot       BootOptions
 }
 
 // BootOptions shape grub.cfg.
@@ -142,8 +145,14 @@ func (in *Install) Run(ctx context.Context, emit func(Event)) (err error) {
 		return err
 	}
 	statePart := l.State()
-	if err := in.Format.MakeExt4(ctx, in.Disk, statePart.Start, statePart.Size, StateLabel,
-		map[string][]byte{nodeconfig.FileName: cfg}); err != nil {
+	files := map[string][]byte{nodeconfig.FileName: cfg}
+	for name, data := range in.StateFiles {
+		if name == nodeconfig.FileName {
+			return fmt.Errorf("STATE file %s is the node config; it cannot be given twice", name)
+		}
+		files[name] = data
+	}
+	if err := in.Format.MakeExt4(ctx, in.Disk, statePart.Start, statePart.Size, StateLabel, files); err != nil {
 		return fmt.Errorf("STATE: %w", err)
 	}
 

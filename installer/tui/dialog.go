@@ -56,6 +56,7 @@ func (d *leaveDialog) update(a *app, k tea.KeyMsg) tea.Cmd {
 	if p := a.prog; p != nil && p.run != nil && !p.done {
 		d.pending = kind
 		p.run.cancel()
+		p.dropQuestions()
 		return nil
 	}
 	a.finish(kind)

@@ -202,6 +202,11 @@ func (m *consoleModel) View() string {
 	note := ""
 	if sh.active >= 0 && sh.active != m.idx {
 		note = fmt.Sprintf("In use on %s - this console shows progress only", sh.names[sh.active])
+		if p := sh.a.prog; p != nil && p.question() != nil && sh.a.leave == nil {
+			// The question looks answerable here, but keys on this
+			// console do nothing; say where to answer it.
+			note = fmt.Sprintf("In use on %s - answer there; this console shows progress only", sh.names[sh.active])
+		}
 	}
 	return sh.a.view(m.w, m.h, note)
 }

@@ -75,6 +75,10 @@ type progressScreen struct {
 	errText    string
 	err        error // for Result.Err
 	btn        buttons
+	// asks are the engine's questions not answered yet, the first one
+	// shown; an engine asks one at a time, but nothing must be lost if
+	// one asks from two goroutines.
+	asks []*questionDialog
 }
 
 func newProgressScreen(_ *app, unattended bool) *progressScreen {
@@ -123,11 +127,33 @@ func (s *progressScreen) event(_ *app, m eventMsg) tea.Cmd {
 	if text != "" {
 		s.addLog(text)
 	}
+	if ev.Ask != nil {
+		s.asks = append(s.asks, newQuestionDialog(ev.Ask))
+	}
 	return s.run.waitCmd()
+}
+
+// question is the question shown, nil when none waits.
+func (s *progressScreen) question() *questionDialog {
+	if len(s.asks) == 0 {
+		return nil
+	}
+	return s.asks[0]
+}
+
+// dropQuestions answers no to every waiting question: when the engine is
+// stopped or has returned nobody may answer them any more, and an engine
+// that waits only on Answer must not stay blocked.
+func (s *progressScreen) dropQuestions() {
+	for _, q := range s.asks {
+		q.answer(false)
+	}
+	s.asks = nil
 }
 
 func (s *progressScreen) finished(m finishedMsg) {
 	s.done = true
+	s.dropQuestions()
 	if m.err != nil {
 		s.failed = true
 		s.err = m.err
@@ -142,6 +168,8 @@ func (s *progressScreen) finished(m finishedMsg) {
 
 func (s *progressScreen) title() string {
 	switch {
+	case s.question() != nil:
+		return "Installing - answer needed"
 	case s.done && s.failed:
 		return "Installation failed"
 	case s.done:
@@ -152,6 +180,8 @@ func (s *progressScreen) title() string {
 
 func (s *progressScreen) help(*app) string {
 	switch {
+	case s.question() != nil:
+		return s.question().help()
 	case s.done && s.failed:
 		return "Left/Right: choose  Enter: do it"
 	case s.done:
@@ -161,6 +191,14 @@ func (s *progressScreen) help(*app) string {
 }
 
 func (s *progressScreen) update(a *app, k tea.KeyMsg) tea.Cmd {
+	if q := s.question(); q != nil {
+		if answered, yes := q.key(k); answered {
+			q.answer(yes)
+			s.asks = s.asks[1:]
+			s.addLog("Answered: " + q.label(yes))
+		}
+		return nil
+	}
 	switch {
 	case !s.done:
 	case s.failed:
@@ -184,6 +222,9 @@ func (s *progressScreen) update(a *app, k tea.KeyMsg) tea.Cmd {
 }
 
 func (s *progressScreen) view(a *app, w, h int) []string {
+	if q := s.question(); q != nil {
+		return q.view(w, h, s.unattended)
+	}
 	what := actionLabel(a.ans.Action)
 	if s.unattended {
 		what += ", unattended"
