@@ -17,6 +17,14 @@ type SystemInfo struct {
 	Version string `json:"version"`
 	Primary string `json:"primary"` // node id, "" while there is none
 	State   string `json:"state"`   // e.g. "ok", "degraded", "forming"
+	// Witnesses are the system's quorum witnesses as this node sees them.
+	Witnesses []Witness `json:"witnesses,omitempty"`
+}
+
+// Witness is one quorum witness (SPEC A2).
+type Witness struct {
+	Address   string `json:"address"`
+	Reachable bool   `json:"reachable"`
 }
 
 // Node roles and states, as the API reports them.

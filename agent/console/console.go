@@ -28,12 +28,16 @@ type Status struct {
 	AddrMode   string   // "static" or "DHCP"
 	Ibiz0      string   // link state
 	Priv0      string   // link state
+	ALinks     []Link   // the A-Links and their link states
 	State      string   // system state, e.g. "waiting for peer"
 	Lab        bool
 	Slot       string // running system slot, "a" or "b"
 	Version    string // running system version
 	Errors     []string
 }
+
+// Link is a named link's state.
+type Link struct{ Name, State string }
 
 var roles = map[string]string{
 	"create":  "create (node0 of a new system)",
@@ -71,17 +75,23 @@ func Render(s Status) string {
 	if s.Lab {
 		lab = "yes (VT-x check overridden at install: test lab only)"
 	}
-	for _, f := range [][2]string{
+	rows := [][2]string{
 		{"Node", s.Hostname},
 		{"Role", role},
 		{"System", s.SystemName},
 		{"System IP", s.SystemIP},
 		{"ibiz0", addrs},
 		{"priv0", s.Priv0},
+	}
+	for _, l := range s.ALinks {
+		rows = append(rows, [2]string{l.Name, l.State})
+	}
+	rows = append(rows, [][2]string{
 		{"State", s.State},
 		{"Boot", boot},
 		{"Lab mode", lab},
-	} {
+	}...)
+	for _, f := range rows {
 		field(&b, f[0], dash(f[1]))
 	}
 	if len(s.Errors) > 0 {

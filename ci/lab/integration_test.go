@@ -106,6 +106,20 @@ func TestLabUpFaultsDown(t *testing.T) {
 	if p := primary(t, l, ""); p != "node0" {
 		t.Errorf("primary after up: %q, want node0", p)
 	}
+	if out, err := l.CLI(ctx, "", "--json", "system", "info"); err != nil {
+		t.Error(err)
+	} else {
+		var si struct {
+			Witnesses []struct {
+				Address   string `json:"address"`
+				Reachable bool   `json:"reachable"`
+			} `json:"witnesses"`
+		}
+		if err := json.Unmarshal(out, &si); err != nil || len(si.Witnesses) != 1 ||
+			si.Witnesses[0].Address != WitnessAddr || !si.Witnesses[0].Reachable {
+			t.Errorf("system info does not show the witness reachable (%v):\n%s", err, out)
+		}
+	}
 
 	// Cut priv0 only: an alert, no failover.
 	if err := l.Cut("priv0"); err != nil {
@@ -214,6 +228,20 @@ func TestLabUpFaultsDown(t *testing.T) {
 	if nodes = listNodes(t, l, ""); len(nodes) != 2 {
 		t.Errorf("after the rogue: %d nodes", len(nodes))
 	}
+	// The same as a third VM installed from the ISO on node0's priv0
+	// port (node1 still connected over the A-Link): its installer stops
+	// with node0's refusal and writes nothing.
+	start = time.Now()
+	out, err = l.RogueVM(ctx)
+	if err != nil {
+		t.Errorf("rogue VM: %v", err)
+	} else {
+		logf("rogue VM refused after %v: ...%s", time.Since(start).Round(time.Second), out[max(0, len(out)-300):])
+		if !strings.Contains(out, "already has two healthy nodes") || !strings.Contains(out, "nothing was written") {
+			t.Errorf("the rogue VM's installer does not show node0's refusal: %s", out)
+		}
+	}
+	waitNodes(t, l, "", "after the rogue VM", func(ns []apiNode) string { return allHealthy(ns, "") })
 
 	// Cut ibiz: the nodes stop answering the lab host; restored, they
 	// answer again (the virtio-net NICs survive a cut under traffic).

@@ -606,3 +606,10 @@ func TestLocked(t *testing.T) {
 		t.Error("the lock outlived its file")
 	}
 }
+
+func TestPlainText(t *testing.T) {
+	in := "\x1b[24;H Lockstep installer\x1b[K\r\n    ERROR join refused: system lab already has two\r\n    healthy nodes\x1b[0m"
+	if got, want := plainText(in), "Lockstep installer ERROR join refused: system lab already has two healthy nodes"; got != want {
+		t.Errorf("plainText: %q, want %q", got, want)
+	}
+}

@@ -55,7 +55,8 @@ commands:
   exec <command...>       run a command inside the lab's namespace (ip netns exec)
   cli [-server ADDR] <lockstep arguments...>
                           the lockstep CLI against the system IP (or ADDR), logged in
-  rogue                   plug a third machine into priv0 and have it try to join
+  rogue [-vm]             plug a third machine into priv0 and have it try to join
+                          (-vm: a VM installing from the ISO on node0's priv0 port)
   bench-failover [-runs N]
                           cut the primary's power N times: peer-loss detection and
                           system IP move times (median, max)
@@ -267,11 +268,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case "rogue":
+		vm := sub.Bool("vm", false, "a VM installed from the ISO on node0's priv0 port instead")
+		if err := sub.Parse(rest); err != nil || sub.NArg() != 0 {
+			return 2
+		}
 		l, err := lab.New(cfg)
 		if err != nil {
 			return fail(err)
 		}
-		out, err := l.Rogue(ctx)
+		rogue := l.Rogue
+		if *vm {
+			rogue = l.RogueVM
+		}
+		out, err := rogue(ctx)
 		fmt.Fprint(stdout, out)
 		if err != nil {
 			return fail(err)

@@ -34,6 +34,17 @@ func showSystem(c *cli, s api.SystemInfo) error {
 	fmt.Fprintf(tw, "Version:\t%s\n", s.Version)
 	fmt.Fprintf(tw, "Primary:\t%s\n", orDash(s.Primary))
 	fmt.Fprintf(tw, "State:\t%s\n", s.State)
+	if len(s.Witnesses) > 0 {
+		var ws []string
+		for _, w := range s.Witnesses {
+			r := "unreachable"
+			if w.Reachable {
+				r = "reachable"
+			}
+			ws = append(ws, w.Address+" ("+r+")")
+		}
+		fmt.Fprintf(tw, "Witnesses:\t%s\n", strings.Join(ws, ", "))
+	}
 	return tw.Flush()
 }
 

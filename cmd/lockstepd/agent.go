@@ -15,6 +15,9 @@ import (
 	"github.com/lockstep-ft/lockstep/nodeconfig"
 )
 
+// systemView is what the status screen shows of the node's system.
+type systemView struct{ State, Name, IP string }
+
 // stateWaiting is the state in the READY line: the node is up and about
 // to look for its peer.
 const stateWaiting = "waiting for peer"
@@ -37,7 +40,7 @@ type agent struct {
 	// cluster, when set, brings the healthy node into its system (founds
 	// it on a "Create new system" node) and returns the system state for
 	// the status screen.
-	cluster func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, version string) (func() string, error)
+	cluster func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, version string) (func() systemView, error)
 
 	retry   time.Duration // config and network attempts while not ready
 	refresh time.Duration // status screen once ready
@@ -46,6 +49,7 @@ type agent struct {
 	cfg        *nodeconfig.Config
 	res        netcfg.Result
 	state      string
+	system     systemView // once the node is in its system
 	lastErr    string
 	lastConErr string
 }
@@ -73,7 +77,7 @@ func (a *agent) run(ctx context.Context) {
 
 	persistent = append(persistent, a.healthy()...)
 	a.state = stateWaiting
-	var systemState func() string
+	var systemState func() systemView
 	if a.cluster != nil {
 		f, err := a.cluster(ctx, *a.cfg, a.res, string(a.cmdline.Slot), a.cmdline.Version)
 		if err != nil {
@@ -98,7 +102,8 @@ func (a *agent) run(ctx context.Context) {
 			}
 		}
 		if systemState != nil {
-			a.state = systemState()
+			v := systemState()
+			a.state, a.system = v.State, v
 		}
 		a.show(errs)
 		if !sleep(ctx, a.refresh) {
@@ -183,6 +188,9 @@ func (a *agent) show(errs []error) {
 	if c := a.cfg; c != nil {
 		s.Hostname, s.Action, s.Lab = c.Hostname, string(c.Action), c.Lab
 		s.SystemName, s.SystemIP = c.System.Name, c.System.IP
+		if a.system.Name != "" { // a joined node learns them from the system
+			s.SystemName, s.SystemIP = a.system.Name, a.system.IP
+		}
 		s.AddrMode = "static"
 		if c.Network.Node.DHCP {
 			s.AddrMode = "DHCP"
@@ -195,6 +203,9 @@ func (a *agent) show(errs []error) {
 			errs = append(errs, err)
 		}
 		s.Priv0, s.Ibiz0 = o.Priv0, o.Ibiz0State
+		for _, l := range o.ALinks {
+			s.ALinks = append(s.ALinks, console.Link{Name: l.Name, State: l.State})
+		}
 		for _, p := range o.Ibiz0 {
 			s.NodeAddrs = append(s.NodeAddrs, p.String())
 		}

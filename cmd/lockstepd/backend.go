@@ -32,6 +32,9 @@ func (b *clusterBackend) SystemInfo(ctx context.Context) (api.SystemInfo, error)
 	case s.PeerState == membership.StatePrimary && s.PeerVisible:
 		info.Primary = nodeName(1 - c.id.NodeID)
 	}
+	for _, w := range s.Witnesses {
+		info.Witnesses = append(info.Witnesses, api.Witness{Address: w.Name, Reachable: w.Known && w.Reachable})
+	}
 	_, peerKnown := c.id.Registry.Node(1 - c.id.NodeID)
 	switch {
 	case !peerKnown:

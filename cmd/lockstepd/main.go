@@ -87,7 +87,7 @@ func main() {
 		retry:       10 * time.Second,
 		refresh:     5 * time.Second,
 	}
-	a.cluster = func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, slotVersion string) (func() string, error) {
+	a.cluster = func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, slotVersion string) (func() systemView, error) {
 		c := &clusterd{version: version, stateDir: nodeconfig.StateMount, logf: log.Printf, links: links,
 			println: func(line string) {
 				if err := con.Println(line); err != nil {
@@ -98,7 +98,9 @@ func main() {
 		if err := c.start(ctx, cfg, res, slot, slotVersion); err != nil {
 			return nil, err
 		}
-		return c.state, nil
+		return func() systemView {
+			return systemView{State: c.state(), Name: c.id.System.Name, IP: c.id.Config.IP}
+		}, nil
 	}
 	a.run(ctx)
 	log.Print("stopped")
