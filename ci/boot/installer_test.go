@@ -152,7 +152,8 @@ func TestInstallerInteractiveCreateDryRun(t *testing.T) {
 		"255.255.255.0" + keyTab + "192.0.2.1" + keyTab + "192.0.2.53" + keyTab + keyTab +
 		"lockstep-lab" + keyTab + "192.0.2.100" + keyTab + "correct-horse-battery" + keyTab + "correct-horse-battery" + keyTab
 	v.step(fields, "Next checks every field")
-	v.step(keyEnter, "serial:lockstep-sys")
+	v.step(keyEnter, "Witness 1")
+	v.step(strings.Repeat(keyTab, 4)+keyEnter, "serial:lockstep-sys") // no witness
 	v.step(keyEnter, "will be ERASED")
 	v.step("erase"+keyEnter, engine.DryRunBegin)
 	checkCreateAnswers(t, v.dryRunAnswers())

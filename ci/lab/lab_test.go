@@ -221,8 +221,8 @@ func TestAnswers(t *testing.T) {
 			if a.Action != n.Action || a.Hostname != n.Name || !a.Lab || !a.AcceptWarnings || !a.Disk.ConfirmErase {
 				t.Errorf("action/hostname/lab flags: %+v", a)
 			}
-			if a.Network.Priv0 != n.MAC(0) || a.Network.Ibiz0 != n.MAC(2) {
-				t.Errorf("priv0 %s ibiz0 %s, want %s %s", a.Network.Priv0, a.Network.Ibiz0, n.MAC(0), n.MAC(2))
+			if a.Network.Priv0 != n.MAC(0) || a.Network.Ibiz0 != n.MAC(2) || !slices.Equal(a.Network.ALinks, []string{n.MAC(1)}) {
+				t.Errorf("priv0 %s ibiz0 %s alinks %v, want %s %s [%s]", a.Network.Priv0, a.Network.Ibiz0, a.Network.ALinks, n.MAC(0), n.MAC(2), n.MAC(1))
 			}
 			nd := a.Network.Node
 			if nd.DHCP || nd.IP != n.Addr || nd.Netmask != "255.255.255.0" || nd.Gateway != HostIP {
@@ -248,6 +248,33 @@ func TestAnswers(t *testing.T) {
 				t.Errorf("no header:\n%s", b)
 			}
 		})
+	}
+	// What the lab learns while it comes up: node0 gets the witness,
+	// node1 the fingerprint; neither gets the other's.
+	fp := strings.Repeat("ab", 32)
+	for _, n := range Nodes {
+		b, err := AnswersWith(repoRoot, n, Extra{WitnessSecret: "lab-witness-secret-0123", Fingerprint: fp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := answers.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := answers.Validate(a, Hardware(n)); len(errs) > 0 {
+			t.Errorf("%s with what the lab learned: %v", n.Name, errs)
+		}
+		witness := slices.Equal(a.System.Witnesses, []string{WitnessAddr}) && a.System.WitnessSecret != ""
+		if (n.Action == answers.Create) != witness || (n.Action == answers.Create) == (a.Join.Fingerprint == fp) {
+			t.Errorf("%s: witnesses %v, fingerprint %q", n.Name, a.System.Witnesses, a.Join.Fingerprint)
+		}
+	}
+	// The template's own A-Link MACs are not the lab's, so an A-Link left
+	// as the template wrote it would not resolve on the lab's VM.
+	if raw, err := answers.Load(filepath.Join(repoRoot, Nodes[0].Template)); err != nil || len(raw.Network.ALinks) == 0 {
+		t.Fatalf("the template lists no A-Link (%v): the substitution is not exercised", err)
+	} else if errs := answers.ValidateField(raw, Hardware(Nodes[0]), "network.alinks"); len(errs) == 0 {
+		t.Error("the template's A-Links resolve on the lab's VM; the test proves nothing")
 	}
 	// A template with another action than the table's is refused.
 	tmpl, err := os.ReadFile(filepath.Join(repoRoot, Nodes[1].Template))

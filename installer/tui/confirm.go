@@ -117,6 +117,9 @@ func (a *app) summary(w int) []string {
 	add("Host name", ans.Hostname)
 	if ans.Action == answers.Create {
 		add("System", fmt.Sprintf("%s, system IP %s", ans.System.Name, ans.System.IP))
+		if len(ans.System.Witnesses) > 0 {
+			add("Witnesses", strings.Join(ans.System.Witnesses, ", ")+" (secret set)")
+		}
 	} else {
 		add("System", "from the system being joined (found over priv0)")
 	}
@@ -134,6 +137,9 @@ func (a *app) summary(w int) []string {
 	add("NTP", orNone(ans.Network.NTP))
 	add("priv0", a.nicText(ans.Network.Priv0))
 	add("ibiz0", a.nicText(ans.Network.Ibiz0))
+	for i, ref := range ans.Network.ALinks {
+		add(fmt.Sprintf("alink%d", i), a.nicText(ref))
+	}
 	if ans.Action == answers.Create {
 		add("Administrator", "password set")
 	}

@@ -41,6 +41,8 @@ func TestCreatePath(t *testing.T) {
 	h.keys(kTab)
 	h.golden("05-addresses-filled")
 	h.keys(kEnter)
+	h.expect("Witness 1")
+	h.keys(kTab, kTab, kTab, kTab, kEnter) // no witness: all optional
 
 	h.golden("06-disk")
 	h.keys(kDown, kSpace, kUp, kEnter)

@@ -2,23 +2,38 @@ package tui
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/lockstep-ft/lockstep/installer/answers"
 )
 
-// networkScreen chooses priv0 and ibiz0 (SPEC I4): a NIC table with two
-// radio columns. Left/Right picks the column, Space puts the role on the NIC
-// under the cursor.
+// networkScreen chooses priv0 and ibiz0 (SPEC I4) and the A-Links: a NIC
+// table with two radio columns and a checkbox column. Left/Right picks the
+// column, Space puts the role on the NIC under the cursor (or, in the A-Link
+// column, marks or unmarks it); p, i and a do the same for one column each.
 type networkScreen struct {
-	cur    int
-	col    int // 0 priv0, 1 ibiz0
-	priv0  int // index into app.nics, -1 none
-	ibiz0  int
+	cur   int
+	col   int // colPriv0, colIbiz0, colALink
+	priv0 int // index into app.nics, -1 none
+	ibiz0 int
+	// alinks are indexes into app.nics in the order they were marked: the
+	// node names them alink0, alink1, … in that order, and the order must
+	// match the other node's cabling.
+	alinks []int
 	errors []answers.FieldError
 	top    int
 }
+
+// Columns of the network screen.
+const (
+	colPriv0 = iota
+	colIbiz0
+	colALink
+	nCols
+)
 
 func newNetworkScreen(a *app) *networkScreen {
 	s := &networkScreen{priv0: -1, ibiz0: -1}
@@ -28,6 +43,14 @@ func newNetworkScreen(a *app) *networkScreen {
 		}
 		if n.matches(a.ans.Network.Ibiz0) {
 			s.ibiz0 = i
+		}
+	}
+	for _, ref := range a.ans.Network.ALinks {
+		for i, n := range a.nics {
+			if n.matches(ref) && s.alink(i) < 0 {
+				s.alinks = append(s.alinks, i)
+				break
+			}
 		}
 	}
 	if s.priv0 < 0 && s.ibiz0 < 0 {
@@ -48,7 +71,7 @@ func (s *networkScreen) help(*app) string {
 // set gives role col to NIC i; if i had the other role the two swap.
 func (s *networkScreen) set(col, i int) {
 	mine, other := &s.priv0, &s.ibiz0
-	if col == 1 {
+	if col == colIbiz0 {
 		mine, other = other, mine
 	}
 	if *other == i {
@@ -57,8 +80,33 @@ func (s *networkScreen) set(col, i int) {
 	*mine = i
 }
 
+// alink is NIC i's place among the A-Links, -1 when it is none.
+func (s *networkScreen) alink(i int) int {
+	for j, k := range s.alinks {
+		if k == i {
+			return j
+		}
+	}
+	return -1
+}
+
+// toggleALink marks NIC i as the next A-Link or unmarks it; the later ones
+// move up. A NIC that is also priv0 or ibiz0 stays marked: the validator's
+// message on Enter says why that is wrong, rather than a role vanishing.
+func (s *networkScreen) toggleALink(i int) {
+	if j := s.alink(i); j >= 0 {
+		s.alinks = slices.Delete(s.alinks, j, j+1)
+		return
+	}
+	s.alinks = append(s.alinks, i)
+}
+
 func (s *networkScreen) apply(a *app) {
 	a.ans.Network.Priv0, a.ans.Network.Ibiz0 = "", ""
+	a.ans.Network.ALinks = nil
+	for _, i := range s.alinks {
+		a.ans.Network.ALinks = append(a.ans.Network.ALinks, a.nics[i].ref())
+	}
 	if s.priv0 >= 0 {
 		a.ans.Network.Priv0 = a.nics[s.priv0].ref()
 	}
@@ -74,23 +122,33 @@ func (s *networkScreen) update(a *app, k tea.KeyMsg) tea.Cmd {
 		s.cur = (s.cur + n - 1) % n
 	case k.Type == tea.KeyDown && n > 0:
 		s.cur = (s.cur + 1) % n
-	case k.Type == tea.KeyLeft || k.Type == tea.KeyRight || k.Type == tea.KeyTab || k.Type == tea.KeyShiftTab:
-		s.col = 1 - s.col
+	case k.Type == tea.KeyLeft || k.Type == tea.KeyShiftTab:
+		s.col = (s.col + nCols - 1) % nCols
+	case k.Type == tea.KeyRight || k.Type == tea.KeyTab:
+		s.col = (s.col + 1) % nCols
+	case isSpace(k) && n > 0 && s.col == colALink:
+		s.toggleALink(s.cur)
 	case isSpace(k) && n > 0:
 		s.set(s.col, s.cur)
 	case isRune(k, 'p') && n > 0:
-		s.col = 0
-		s.set(0, s.cur)
+		s.col = colPriv0
+		s.set(colPriv0, s.cur)
 	case isRune(k, 'i') && n > 0:
-		s.col = 1
-		s.set(1, s.cur)
+		s.col = colIbiz0
+		s.set(colIbiz0, s.cur)
+	case isRune(k, 'a') && n > 0:
+		s.col = colALink
+		s.toggleALink(s.cur)
 	case k.Type == tea.KeyEsc:
 		s.apply(a)
 		a.back()
 		return nil
 	case k.Type == tea.KeyEnter:
 		s.apply(a)
-		s.errors = append(answers.ValidateField(&a.ans, a.hw, "network.priv0"), answers.ValidateField(&a.ans, a.hw, "network.ibiz0")...)
+		s.errors = nil
+		for _, f := range []string{"network.priv0", "network.ibiz0", "network.alinks"} {
+			s.errors = append(s.errors, answers.ValidateField(&a.ans, a.hw, f)...)
+		}
 		if len(s.errors) == 0 {
 			a.push(newAddressesScreen(a))
 		}
@@ -122,10 +180,12 @@ func (s *networkScreen) view(a *app, w, h int) []string {
 		bottom = append(bottom, wrap("Joining: this node finds node0 over priv0 by itself; no address of the other node is needed.", w)...)
 	}
 
-	hdr := []string{" priv0 ", " ibiz0 "}
-	hdr[s.col] = styleFocus.Render("[" + hdr[s.col][1:6] + "]")
+	hdr := []string{" priv0 ", " ibiz0 ", " A-Link "}
+	hdr[s.col] = styleFocus.Render("[" + strings.TrimSpace(hdr[s.col]) + "]")
+	// NIC and Driver are narrower than they could be so that the A-Link
+	// column fits 80 columns; names of 14-15 characters are rare.
 	lines := []string{
-		hdr[0] + hdr[1] + fmt.Sprintf(" %-15s %-17s %-12s %5s  %s", "NIC", "MAC", "Driver", "Speed", "Link"),
+		hdr[0] + hdr[1] + hdr[2] + fmt.Sprintf(" %-13s %-17s %-10s %5s  %s", "NIC", "MAC", "Driver", "Speed", "Link"),
 	}
 	for i, n := range a.nics {
 		link := "-"
@@ -135,8 +195,13 @@ func (s *networkScreen) view(a *app, w, h int) []string {
 				link = "up"
 			}
 		}
-		row := fmt.Sprintf("  %s    %s   %-15s %-17s %-12s %5s  %s", radio(i == s.priv0), radio(i == s.ibiz0),
-			clip(n.Name, 15), n.MAC, clip(firstOf(n.Driver, "-"), 12), speedText(n.Speed), link)
+		// A marked A-Link shows the name it gets, which says its order too.
+		al := " [ ]  "
+		if j := s.alink(i); j >= 0 {
+			al = fmt.Sprintf("alink%d", j)
+		}
+		row := fmt.Sprintf("  %s    %s   %-6s  %-13s %-17s %-10s %5s  %s", radio(i == s.priv0), radio(i == s.ibiz0), al,
+			clip(n.Name, 13), n.MAC, clip(firstOf(n.Driver, "-"), 10), speedText(n.Speed), link)
 		if i == s.cur {
 			row = styleFocus.Render(">" + row[1:])
 		}
@@ -148,6 +213,7 @@ func (s *networkScreen) view(a *app, w, h int) []string {
 	lines = append(lines, "")
 	lines = append(lines, wrapIndent("priv0: ", "the private link, cabled directly to the other node (a 10G port is recommended).", w)...)
 	lines = append(lines, wrapIndent("ibiz0: ", "the management network; the system IP lives here.", w)...)
+	lines = append(lines, wrapIndent("A-Link: ", fmt.Sprintf("optional, up to %d more NICs cabled directly to the other node, named alink0, alink1, ... in the order marked (same order on both nodes).", answers.MaxALinks), w)...)
 	lines = append(lines, wrap("Recommended layouts: 2x1G+2x10G or 4x1G+2x10G. A-Link and business roles can be changed later.", w)...)
 
 	avail := h - len(bottom)
