@@ -14,8 +14,8 @@ import (
 // The rogue: a third machine plugged into the priv0 cable, in namespace
 // <lab namespace>-rogue.
 const (
-	rogueIface     = "rogue0"
-	rogueHostSide  = "rogue-priv0"
+	rogueIface    = "rogue0"
+	rogueHostSide = "rogue-priv0"
 	// RogueRefused starts the line RogueJoin prints for each refusal.
 	RogueRefused = "ROGUE REFUSED"
 	// RogueAdmitted starts the line it prints if a node let it in.
