@@ -157,7 +157,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st.Incarnation++
+	// The incarnation must exceed every earlier one of this node id, also
+	// those of the board this one replaced, whose counter went with its
+	// STATE (the peer ignores heartbeats of an older incarnation): the clock
+	// in milliseconds gives that, the counter covers a clock set back.
+	st.Incarnation = max(st.Incarnation+1, uint64(r.o.Now().UnixMilli()))
 	if err := r.save(st); err != nil {
 		return fmt.Errorf("member: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +244,46 @@ func TestLabUpFaultsDown(t *testing.T) {
 	}
 	waitNodes(t, l, "", "after the rogue VM", func(ns []apiNode) string { return allHealthy(ns, "") })
 
+	// A board swap of node0 (the secondary now): empty disks, installed
+	// with "Replace PM"; node1, which holds the CA key, lets it in as
+	// node0 again, with node0's address.
+	start = time.Now()
+	if err := l.ReplaceNode(ctx, "node0"); err != nil {
+		t.Fatalf("replace node0: %v", err)
+	}
+	nodes = waitNodes(t, l, "", "node0 replaced", func(ns []apiNode) string {
+		if why := allHealthy(ns, ""); why != "" {
+			return why
+		}
+		if ns[0].ID != "node0" || ns[0].Hostname != "node0" || !slices.ContainsFunc(ns[0].Addresses, func(a apiAddress) bool {
+			return strings.HasPrefix(a.Address, Nodes[0].Addr+"/")
+		}) {
+			return fmt.Sprintf("node0 is %+v", ns[0])
+		}
+		return ""
+	})
+	logf("node0 replaced and joined again after %v: %s", time.Since(start).Round(time.Second), summary(nodes))
+	if p := primary(t, l, ""); p != "node1" {
+		t.Errorf("primary after node0 was replaced: %q, want node1", p)
+	}
+
+	// A node reboot from the CLI: node0 goes (gracefully) and comes back.
+	f0 := NodeFiles(cfg.StateDir, Nodes[0]).Console
+	mark := fileSize(f0)
+	if out, err := l.CLI(ctx, "", "node", "reboot", "node0"); err != nil {
+		t.Errorf("node reboot node0: %v\n%s", err, out)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Minute)
+	if _, err := waitConsole(wctx, f0, mark, func() bool { return true }, ReadyPrefix(Nodes[0])); err != nil {
+		t.Errorf("node0 did not come back after node reboot: %v", err)
+	}
+	wcancel()
+	waitNodes(t, l, "", "node0 rebooted", func(ns []apiNode) string { return allHealthy(ns, "") })
+	if !hasAlert(t, l, "node.lost", "stopped by its administrator") {
+		t.Error("node1 did not report node0's reboot as an administrator's stop")
+	}
+	logf("node0 rebooted from the CLI and rejoined")
+
 	// Cut ibiz: the nodes stop answering the lab host; restored, they
 	// answer again (the virtio-net NICs survive a cut under traffic).
 	if err := l.Cut("ibiz"); err != nil {
@@ -336,12 +377,18 @@ func saveLogs(t *testing.T, stateDir string) {
 	}
 }
 
+type apiAddress struct {
+	Address string `json:"address"`
+}
+
 // apiNode is the part of the API's node the lab checks.
 type apiNode struct {
-	ID    string `json:"id"`
-	Role  string `json:"role"`
-	State string `json:"state"`
-	Links []struct {
+	ID        string       `json:"id"`
+	Hostname  string       `json:"hostname"`
+	Role      string       `json:"role"`
+	State     string       `json:"state"`
+	Addresses []apiAddress `json:"addresses"`
+	Links     []struct {
 		Name  string `json:"name"`
 		State string `json:"state"`
 	} `json:"links"`

@@ -162,3 +162,37 @@ func ReachCommand(stateDir string) string {
 	return fmt.Sprintf("ip netns exec %s %s --server %s --fingerprint $(cat %s) --password-file %s node list",
 		Namespace, f.CLI, SystemIP, f.Fingerprint, f.Password)
 }
+
+// ReplaceNode is a board swap: the node's power is cut, it gets empty
+// disks, and it is installed from the ISO with "Replace PM, join system"
+// (its answers pinning the system's CA), as the same host name and
+// address; it joins through the surviving node, which holds the CA key.
+// It returns once the system is formed again.
+func (l *Lab) ReplaceNode(ctx context.Context, node string) error {
+	n, err := NodeByName(node)
+	if err != nil {
+		return err
+	}
+	if err := l.load(); err != nil {
+		return err
+	}
+	fp := strings.TrimSpace(readAll(SystemFilesIn(l.cfg.StateDir).Fingerprint))
+	if fp == "" {
+		return fmt.Errorf("lab: replace %s: no system fingerprint (is the lab up?)", node)
+	}
+	for _, d := range []string{"system", "data"} {
+		if err := l.ReplaceDisk(node, d); err != nil {
+			return err
+		}
+	}
+	// node0's template founds a system: a replaced node0 joins like node1.
+	r := n
+	r.Action, r.Template = Nodes[1].Action, Nodes[1].Template
+	if err := l.writeAnswers(r, Extra{Fingerprint: fp}); err != nil {
+		return err
+	}
+	if err := l.installAndBoot(ctx, r); err != nil {
+		return err
+	}
+	return l.WaitSystemFormed(ctx, 3*time.Minute)
+}
