@@ -640,3 +640,23 @@ func TestPlainText(t *testing.T) {
 		t.Errorf("plainText: %q, want %q", got, want)
 	}
 }
+
+func TestFailoverReport(t *testing.T) {
+	var b strings.Builder
+	runs := []FailoverRun{
+		{Killed: "node0", Survivor: "node1", Detection: 800 * time.Millisecond, IPMove: 1800 * time.Millisecond},
+		{Killed: "node1", Survivor: "node0", Detection: 900 * time.Millisecond, IPMove: 1600 * time.Millisecond},
+		{Killed: "node0", Survivor: "node1", Detection: 1000 * time.Millisecond, IPMove: 2000 * time.Millisecond},
+	}
+	WriteFailoverReport(&b, runs, &PeerTimes{Name: "corosync 3.1.7", Median: 6500 * time.Millisecond, Max: 6600 * time.Millisecond})
+	for _, want := range []string{
+		"detection     median 0.900s max 1.000s",
+		"system IP up  median 1.800s max 2.000s",
+		"corosync 3.1.7, same run: a one-node membership after median 6.500s max 6.600s",
+		"ratio to corosync 3.1.7: detection 0.14x, system IP up 0.28x",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
