@@ -289,15 +289,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	case "bench-failover":
 		runs := sub.Int("runs", 10, "power cuts to measure")
+		peerName := sub.String("peer", "", "the peer measured in the same run, e.g. \"corosync 3.1.7\"")
+		peerTimes := sub.String("peer-times", "", "its peer-loss median and max in seconds: MEDIAN,MAX")
 		if err := sub.Parse(rest); err != nil || sub.NArg() != 0 {
 			return 2
+		}
+		var peer *lab.PeerTimes
+		if *peerName != "" {
+			var m, x float64
+			if _, err := fmt.Sscanf(*peerTimes, "%g,%g", &m, &x); err != nil {
+				return fail(fmt.Errorf("-peer-times %q: want MEDIAN,MAX in seconds", *peerTimes))
+			}
+			peer = &lab.PeerTimes{Name: *peerName, Median: time.Duration(m * float64(time.Second)), Max: time.Duration(x * float64(time.Second))}
 		}
 		l, err := lab.New(cfg)
 		if err != nil {
 			return fail(err)
 		}
 		res, err := l.BenchFailover(ctx, *runs, cfg.Logf)
-		lab.WriteFailoverReport(stdout, res)
+		lab.WriteFailoverReport(stdout, res, peer)
 		if err != nil {
 			return fail(err)
 		}
