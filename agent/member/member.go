@@ -203,10 +203,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// SetResources reports what this node runs now (issue 6's VMs).
-// Not safe concurrently with Run: resources arrive through Run's loop once
-// there are any.
-
 func (r *Runner) step(ctx context.Context, ev membership.Event) {
 	now := r.o.Now()
 	acts := r.m.Step(now, ev)

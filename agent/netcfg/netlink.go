@@ -2,12 +2,12 @@ package netcfg
 
 import (
 	"fmt"
-	"golang.org/x/sys/unix"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/lockstep-ft/lockstep/internal/rtnl"
 )
 
 // Netlink is Links over rtnetlink. Its sockets belong to the network
@@ -17,19 +17,9 @@ type Netlink struct{ h *netlink.Handle }
 
 // NewNetlink opens rtnetlink in the calling thread's network namespace.
 func NewNetlink() (*Netlink, error) {
-	// Route only: with no families given the library also opens XFRM and
-	// netfilter sockets, which fail where those modules are missing (the
-	// installer's initramfs).
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	h, err := rtnl.Open()
 	if err != nil {
-		return nil, fmt.Errorf("open rtnetlink: %w", err)
-	}
-	// A reply the kernel drops (receive buffer overrun during a burst of
-	// link events at boot) would otherwise block a request forever; with a
-	// timeout it fails and the agent's retry loop asks again.
-	if err := h.SetSocketTimeout(5 * time.Second); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("rtnetlink socket timeout: %w", err)
+		return nil, err
 	}
 	return &Netlink{h: h}, nil
 }

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/lockstep-ft/lockstep/internal/rtnl"
 )
 
 // Netlink is Addrs over rtnetlink, in the network namespace of the thread
@@ -17,14 +18,9 @@ type Netlink struct{ h *netlink.Handle }
 
 // NewNetlink opens rtnetlink in the calling thread's network namespace.
 func NewNetlink() (*Netlink, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	h, err := rtnl.Open()
 	if err != nil {
-		return nil, fmt.Errorf("open rtnetlink: %w", err)
-	}
-	// A lost reply must fail the request rather than hang the failover.
-	if err := h.SetSocketTimeout(5 * time.Second); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("rtnetlink socket timeout: %w", err)
+		return nil, err
 	}
 	return &Netlink{h: h}, nil
 }

@@ -40,10 +40,9 @@ func (l *Lab) BenchFailover(ctx context.Context, runs int, logf func(string, ...
 		if ok, why := SystemFormed(o); !ok {
 			return out, fmt.Errorf("lab: run %d: the system is not formed: %s", i+1, why)
 		}
-		_, why := SystemFormed(o)
-		victim := Nodes[0]
-		if strings.Contains(why, "node1 holds") {
-			victim = Nodes[1]
+		victim, err := NodeByName(SystemIPHolder(o))
+		if err != nil {
+			return out, err
 		}
 		survivor := Nodes[1-victim.Index]
 		r, err := l.failoverOnce(ctx, victim, survivor)

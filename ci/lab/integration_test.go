@@ -102,7 +102,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 	}
 
 	// Formed: both nodes healthy, every link up, node0 primary.
-	nodes := waitNodes(t, l, "", "after up", func(ns []apiNode) string { return allHealthy(ns, "") })
+	nodes := waitNodes(t, l, "", "after up", func(ns []apiNode) string { return allHealthy(ns) })
 	logf("node list after up: %s", summary(nodes))
 	if p := primary(t, l, ""); p != "node0" {
 		t.Errorf("primary after up: %q, want node0", p)
@@ -150,7 +150,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 	if err := l.Restore("priv0"); err != nil {
 		t.Fatal(err)
 	}
-	waitNodes(t, l, "", "priv0 restored", func(ns []apiNode) string { return allHealthy(ns, "") })
+	waitNodes(t, l, "", "priv0 restored", func(ns []apiNode) string { return allHealthy(ns) })
 
 	// Power off node0: node1 serves the system IP, node0 shows as lost.
 	off := time.Now()
@@ -183,7 +183,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 	if err := l.WaitSystemFormed(ctx, 2*time.Minute); err != nil {
 		t.Error(err)
 	}
-	nodes = waitNodes(t, l, "", "node0 back", func(ns []apiNode) string { return allHealthy(ns, "") })
+	nodes = waitNodes(t, l, "", "node0 back", func(ns []apiNode) string { return allHealthy(ns) })
 	logf("node0 rejoined %v after power-on: %s", time.Since(start).Round(time.Second), summary(nodes))
 	if p := primary(t, l, ""); p != "node1" {
 		t.Errorf("primary after node0 rejoined: %q, want node1 (a returning node does not take the role back)", p)
@@ -207,7 +207,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitNodes(t, l, "", "links restored", func(ns []apiNode) string { return allHealthy(ns, "") })
+	waitNodes(t, l, "", "links restored", func(ns []apiNode) string { return allHealthy(ns) })
 	if err := l.WaitSystemFormed(ctx, 2*time.Minute); err != nil {
 		t.Error(err)
 	}
@@ -242,7 +242,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 			t.Errorf("the rogue VM's installer does not show node0's refusal: %s", out)
 		}
 	}
-	waitNodes(t, l, "", "after the rogue VM", func(ns []apiNode) string { return allHealthy(ns, "") })
+	waitNodes(t, l, "", "after the rogue VM", func(ns []apiNode) string { return allHealthy(ns) })
 
 	// A board swap of node0 (the secondary now): empty disks, installed
 	// with "Replace PM"; node1, which holds the CA key, lets it in as
@@ -252,7 +252,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 		t.Fatalf("replace node0: %v", err)
 	}
 	nodes = waitNodes(t, l, "", "node0 replaced", func(ns []apiNode) string {
-		if why := allHealthy(ns, ""); why != "" {
+		if why := allHealthy(ns); why != "" {
 			return why
 		}
 		if ns[0].ID != "node0" || ns[0].Hostname != "node0" || !slices.ContainsFunc(ns[0].Addresses, func(a apiAddress) bool {
@@ -278,7 +278,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 		t.Errorf("node0 did not come back after node reboot: %v", err)
 	}
 	wcancel()
-	waitNodes(t, l, "", "node0 rebooted", func(ns []apiNode) string { return allHealthy(ns, "") })
+	waitNodes(t, l, "", "node0 rebooted", func(ns []apiNode) string { return allHealthy(ns) })
 	if !hasAlert(t, l, "node.lost", "stopped by its administrator") {
 		t.Error("node1 did not report node0's reboot as an administrator's stop")
 	}
@@ -430,7 +430,7 @@ func waitNodes(t *testing.T, l *Lab, server, when string, check func([]apiNode) 
 	return nil
 }
 
-func allHealthy(ns []apiNode, _ string) string {
+func allHealthy(ns []apiNode) string {
 	for _, n := range ns {
 		if n.State != "healthy" {
 			return n.ID + " is " + n.State

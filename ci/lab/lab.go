@@ -744,7 +744,6 @@ type NodeObservation struct {
 // peer joined (not lost), and one node holds the system IP.
 func SystemFormed(o Observation) (bool, string) {
 	var missing []string
-	holder := ""
 	for i, n := range Nodes {
 		no, ok := o.Nodes[n.Name]
 		switch {
@@ -760,11 +759,8 @@ func SystemFormed(o Observation) (bool, string) {
 		if joined < 0 || strings.LastIndex(no.Console, member+"peer-lost") > joined {
 			missing = append(missing, n.Name+" does not see its peer")
 		}
-		held := strings.LastIndex(no.Console, fmt.Sprintf("%sheld node%d", systemIPLine, i))
-		if held >= 0 && strings.LastIndex(no.Console, fmt.Sprintf("%sreleased node%d", systemIPLine, i)) < held {
-			holder = n.Name
-		}
 	}
+	holder := SystemIPHolder(o)
 	if len(missing) == 0 && holder == "" {
 		missing = append(missing, "no node holds the system IP")
 	}
@@ -772,6 +768,22 @@ func SystemFormed(o Observation) (bool, string) {
 		return false, strings.Join(missing, ", ")
 	}
 	return true, "both nodes see each other; " + holder + " holds the system IP"
+}
+
+// SystemIPHolder is the running node whose console last said it holds the
+// system IP (and has not released it since), "" if none.
+func SystemIPHolder(o Observation) string {
+	for i, n := range Nodes {
+		no := o.Nodes[n.Name]
+		if !no.Running {
+			continue
+		}
+		held := strings.LastIndex(no.Console, fmt.Sprintf("%sheld node%d", systemIPLine, i))
+		if held >= 0 && strings.LastIndex(no.Console, fmt.Sprintf("%sreleased node%d", systemIPLine, i)) < held {
+			return n.Name
+		}
+	}
+	return ""
 }
 
 // Observe takes an Observation of the lab.

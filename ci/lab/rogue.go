@@ -34,9 +34,6 @@ func (l *Lab) Rogue(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: no namespace %s", errNotUp, ns)
 	}
 	f := SystemFilesIn(l.cfg.StateDir)
-	if err := l.buildLabTool(ctx); err != nil {
-		return "", err
-	}
 	_ = deleteNamespace(rogueNS)
 	defer deleteNamespace(rogueNS)
 	for _, args := range [][]string{
@@ -52,21 +49,12 @@ func (l *Lab) Rogue(ctx context.Context) (string, error) {
 	}
 	defer ipCmd(context.Background(), "-n", ns, "link", "del", rogueHostSide)
 	fp := strings.TrimSpace(readAll(f.Fingerprint))
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", rogueNS, f.Bin+"/lockstep-lab", "rogue-join", "-iface", rogueIface, "-fingerprint", fp)
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", rogueNS, f.Lab, "rogue-join", "-iface", rogueIface, "-fingerprint", fp)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("lab: rogue: %v", err)
 	}
 	return string(out), nil
-}
-
-func (l *Lab) buildLabTool(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", SystemFilesIn(l.cfg.StateDir).Bin+"/lockstep-lab", "./cmd/lockstep-lab")
-	cmd.Dir = l.cfg.RepoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("lab: go build ./cmd/lockstep-lab: %v\n%s", err, out)
-	}
-	return nil
 }
 
 // RogueJoin is the rogue's side (`lockstep-lab rogue-join`, run inside its

@@ -34,6 +34,7 @@ type SystemFiles struct {
 	Bin           string // the lab's builds of lockstep and lockstep-witness
 	CLI           string
 	Witness       string
+	Lab           string // lockstep-lab
 	WitnessSecret string
 	WitnessState  string
 	WitnessLog    string
@@ -47,6 +48,7 @@ func SystemFilesIn(stateDir string) SystemFiles {
 	bin := filepath.Join(stateDir, "bin")
 	return SystemFiles{
 		Bin: bin, CLI: filepath.Join(bin, "lockstep"), Witness: filepath.Join(bin, "lockstep-witness"),
+		Lab:           filepath.Join(bin, "lockstep-lab"),
 		WitnessSecret: filepath.Join(stateDir, "witness.secret"),
 		WitnessState:  filepath.Join(stateDir, "witness.state"),
 		WitnessLog:    filepath.Join(stateDir, "witness.log"),
@@ -56,10 +58,13 @@ func SystemFilesIn(stateDir string) SystemFiles {
 	}
 }
 
-// buildTools builds the CLI and the witness from the repository.
+// buildTools builds the CLI, the witness and lockstep-lab itself (the
+// rogue runs it in its namespace) from the repository.
 func (l *Lab) buildTools(ctx context.Context) error {
 	f := SystemFilesIn(l.cfg.StateDir)
-	for _, t := range []struct{ out, pkg string }{{f.CLI, "./cmd/lockstep"}, {f.Witness, "./cmd/lockstep-witness"}} {
+	for _, t := range []struct{ out, pkg string }{
+		{f.CLI, "./cmd/lockstep"}, {f.Witness, "./cmd/lockstep-witness"}, {f.Lab, "./cmd/lockstep-lab"},
+	} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
 		cmd.Dir = l.cfg.RepoRoot
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -86,7 +86,7 @@ func (c *clusterd) start(ctx context.Context, cfg nodeconfig.Config, res netcfg.
 		return fmt.Errorf("system IP %q: %w", id.Config.IP, err)
 	}
 	self := membership.NodeID(id.NodeID)
-	links := heartbeatLinks(cfg.Network)
+	links := netcfg.HeartbeatLinks(cfg.Network)
 	mcfg := membership.Config{SystemID: id.System.ID, Self: self, Links: links, Witnesses: id.Config.Witnesses}
 	if err := mcfg.WithDefaults().Validate(); err != nil {
 		return fmt.Errorf("membership: %w", err)
@@ -146,11 +146,6 @@ func (c *clusterd) start(ctx context.Context, cfg nodeconfig.Config, res netcfg.
 	}
 	c.println(fmt.Sprintf(lineSystem, id.System.Name, ip, pki.FormatFingerprint(id.System.Fingerprint())))
 	return nil
-}
-
-// heartbeatLinks are priv0 and the A-Links.
-func heartbeatLinks(n nodeconfig.Network) []string {
-	return netcfg.HeartbeatLinks(n)
 }
 
 // announcingIP reports on the console when the system IP is really on
