@@ -65,6 +65,8 @@ type Event struct {
 	Kind   Kind
 	Detail string
 	Alert  *membership.Alert // for AlertRaised
+	// Resources to start (TakeOver) or stop (Release) on this node.
+	Resources []string
 }
 
 // Options configure a Runner.
@@ -97,6 +99,8 @@ type Runner struct {
 
 	replies chan membership.WitnessReply
 	ip      *ipWorker
+	// owned is the latest SetResources not yet given to the machine.
+	owned chan []string
 }
 
 // persisted is StatePath's content.
@@ -128,7 +132,7 @@ func New(o Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{o: o, m: m, replies: make(chan membership.WitnessReply, 16)}
+	r := &Runner{o: o, m: m, replies: make(chan membership.WitnessReply, 16), owned: make(chan []string, 1)}
 	r.status = m.Status()
 	return r, nil
 }
@@ -140,6 +144,23 @@ func (r *Runner) Status() membership.Status {
 	s := r.status
 	s.Links = slices.Clone(s.Links)
 	return s
+}
+
+// SetResources tells the machine what this node runs now (VMs, after the
+// agent started or stopped one); only the latest call counts.
+func (r *Runner) SetResources(owned []string) {
+	owned = slices.Clone(owned)
+	for {
+		select {
+		case r.owned <- owned:
+			return
+		default:
+		}
+		select {
+		case <-r.owned: // superseded
+		default:
+		}
+	}
 }
 
 // Primary reports whether this node holds the primary role, and since when.
@@ -197,6 +218,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.step(ctx, rec.Event())
 		case rep := <-r.replies:
 			r.step(ctx, rep)
+		case owned := <-r.owned:
+			r.step(ctx, membership.SetResources{Owned: owned})
 		case <-timer.C:
 			r.step(ctx, membership.Tick{})
 		}
@@ -241,9 +264,9 @@ func (r *Runner) do(ctx context.Context, now time.Time, a membership.Action) {
 		r.ip.set(false)
 		r.event(now, SteppedDown, fmt.Sprintf("term %d: %s", a.Term, a.Reason), nil)
 	case membership.TakeOver:
-		r.event(now, TakeOver, fmt.Sprintf("%v (from peer %v): %s", a.Resources, a.FromPeer, a.Reason), nil)
+		r.resEvent(now, TakeOver, fmt.Sprintf("%v (from peer %v): %s", a.Resources, a.FromPeer, a.Reason), a.Resources)
 	case membership.Release:
-		r.event(now, Release, fmt.Sprintf("%v: %s", a.Resources, a.Reason), nil)
+		r.resEvent(now, Release, fmt.Sprintf("%v: %s", a.Resources, a.Reason), a.Resources)
 	case membership.PeerLost:
 		r.event(now, PeerLost, "heard on no link", nil)
 	case membership.PeerJoined:
@@ -280,6 +303,11 @@ func (r *Runner) setPrimary(p bool, now time.Time) {
 func (r *Runner) event(now time.Time, k Kind, detail string, al *membership.Alert) {
 	r.o.Logf("member: %s: %s", k, detail)
 	r.o.Notify(Event{Time: now, Kind: k, Detail: detail, Alert: al})
+}
+
+func (r *Runner) resEvent(now time.Time, k Kind, detail string, res []string) {
+	r.o.Logf("member: %s: %s", k, detail)
+	r.o.Notify(Event{Time: now, Kind: k, Detail: detail, Resources: slices.Clone(res)})
 }
 
 func (r *Runner) load() (persisted, error) {

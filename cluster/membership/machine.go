@@ -121,6 +121,7 @@ func (m *Machine) Status() Status {
 		PeerVisible: m.peer.status == peerVisible, PeerLost: m.peer.status == peerLost,
 		Connected: m.state != StateStopped && m.connected(), PeerState: m.peer.hb.State,
 		Owned: slices.Clone(m.owned), Fenced: slices.Clone(m.fenced), Links: m.linkStatuses(),
+		PeerOwned: slices.Clone(m.peer.hb.Owned),
 	}
 	for _, w := range m.wit {
 		ws := WitnessStatus{Name: w.name, Reachable: w.reachable, Known: w.known}

@@ -101,8 +101,10 @@ type Status struct {
 	PeerState   State
 	Owned       []string
 	Fenced      []string
-	Links       []LinkStatus
-	Witnesses   []WitnessStatus
+	// PeerOwned is what the peer's latest heartbeat says it runs.
+	PeerOwned []string
+	Links     []LinkStatus
+	Witnesses []WitnessStatus
 }
 
 // WitnessStatus is one witness as seen by this node.

@@ -1,0 +1,172 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lockstep-ft/lockstep/agent/api"
+)
+
+// fakes records every side effect as one line, in order.
+type fakes struct {
+	log      []string
+	running  []string
+	failOn   string // a log line prefix whose call fails
+	resource []string
+}
+
+func (f *fakes) do(s string) error {
+	f.log = append(f.log, s)
+	if f.failOn != "" && strings.HasPrefix(s, f.failOn) {
+		return errors.New("injected failure")
+	}
+	return nil
+}
+func (f *fakes) Ensure(_ context.Context, v Volume) error { return f.do("ensure " + v.Resource()) }
+func (f *fakes) Promote(_ context.Context, v Volume, force bool) error {
+	return f.do(fmt.Sprintf("promote %s force=%v", v.Resource(), force))
+}
+func (f *fakes) Demote(_ context.Context, v Volume) error { return f.do("demote " + v.Resource()) }
+func (f *fakes) Remove(_ context.Context, v Volume) error { return f.do("remove " + v.Resource()) }
+func (f *fakes) Start(_ context.Context, xml string) error {
+	if err := f.do("start " + xml); err != nil {
+		return err
+	}
+	f.running = append(f.running, xml)
+	return nil
+}
+func (f *fakes) Shutdown(_ context.Context, n string) error { return f.do("shutdown " + n) }
+func (f *fakes) Destroy(_ context.Context, n string) error {
+	f.running = slices.DeleteFunc(f.running, func(s string) bool { return s == n })
+	return f.do("destroy " + n)
+}
+func (f *fakes) Running(context.Context) ([]string, error) { return slices.Clone(f.running), nil }
+func (f *fakes) SetResources(o []string)                   { f.resource = o }
+
+func newManager(t *testing.T) (*Manager, *fakes) {
+	f := &fakes{}
+	m, err := New(Options{TablePath: filepath.Join(t.TempDir(), "vms.json"), Storage: f, Hypervisor: f, Membership: f,
+		Domain: func(r *Record) (string, error) { return r.Spec.Name, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := &Table{Generation: 1, VMs: map[string]*Record{
+		"web": {Spec: api.VMSpec{Name: "web", Mode: api.ModeHA}, Want: WantRunning,
+			Volumes: []Volume{{Name: "root", SizeMiB: 64, Minor: 0}, {Name: "data", SizeMiB: 64, Minor: 1}}},
+		"db": {Spec: api.VMSpec{Name: "db", Mode: api.ModeHA}, Want: WantStopped, Volumes: []Volume{{Name: "root", SizeMiB: 64, Minor: 2}}},
+	}}
+	if ok, err := m.SetTable(context.Background(), tab, false); !ok || err != nil {
+		t.Fatalf("SetTable: %v %v", ok, err)
+	}
+	f.log = nil
+	return m, f
+}
+
+func TestStartPromotesThenRuns(t *testing.T) {
+	m, f := newManager(t)
+	if err := m.Start(context.Background(), "web", false); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ensure lsv0", "promote lsv0 force=false", "ensure lsv1", "promote lsv1 force=false", "start web"}
+	if !slices.Equal(f.log, want) {
+		t.Errorf("calls %q, want %q", f.log, want)
+	}
+	if !slices.Equal(f.resource, []string{"vm:web"}) || !slices.Equal(m.Running(), []string{"web"}) {
+		t.Errorf("resources %q running %q", f.resource, m.Running())
+	}
+}
+
+func TestFailedStartDemotesWhatItPromoted(t *testing.T) {
+	m, f := newManager(t)
+	f.failOn = "start"
+	if err := m.Start(context.Background(), "web", false); err == nil || !strings.Contains(err.Error(), "vm web") {
+		t.Fatalf("err %v", err)
+	}
+	if got := f.log[len(f.log)-2:]; !slices.Equal(got, []string{"demote lsv0", "demote lsv1"}) {
+		t.Errorf("after the failure: %q", got)
+	}
+	if len(m.Running()) != 0 || f.resource != nil {
+		t.Errorf("running %q resources %q", m.Running(), f.resource)
+	}
+}
+
+func TestTakeOverForcesAndSkipsStoppedVMs(t *testing.T) {
+	m, f := newManager(t)
+	if err := m.TakeOver(context.Background(), []string{"vm:web", "vm:db", "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.log, "promote lsv0 force=true") || slices.Contains(f.log, "start db") {
+		t.Errorf("calls %q", f.log)
+	}
+}
+
+func TestReleaseDestroysAndDemotes(t *testing.T) {
+	m, f := newManager(t)
+	m.Start(context.Background(), "web", false)
+	f.log = nil
+	if err := m.Release(context.Background(), []string{"vm:web"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"destroy web", "demote lsv0", "demote lsv1"}
+	if !slices.Equal(f.log, want) || len(f.resource) != 0 {
+		t.Errorf("calls %q resources %q", f.log, f.resource)
+	}
+}
+
+func TestReconcileAdoptsAndReleases(t *testing.T) {
+	m, f := newManager(t)
+	var stopped []string
+	m.o.Stopped = func(n string) { stopped = append(stopped, n) }
+	f.running = []string{"db", "stranger"}
+	if err := m.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(m.Running(), []string{"db"}) {
+		t.Fatalf("running %q: want db adopted, the stranger (not in the table) left alone", m.Running())
+	}
+	f.running = nil
+	m.Reconcile(context.Background())
+	if len(m.Running()) != 0 || !slices.Equal(stopped, []string{"db"}) || !slices.Contains(f.log, "demote lsv2") {
+		t.Errorf("running %q stopped %q calls %q", m.Running(), stopped, f.log)
+	}
+}
+
+func TestSetTableTakesOnlyNewerAndRemovesDeletedVolumes(t *testing.T) {
+	m, f := newManager(t)
+	old := m.Table()
+	if ok, _ := m.SetTable(context.Background(), old, false); ok {
+		t.Error("a table of the same generation was taken")
+	}
+	next := m.Table()
+	next.Generation++
+	delete(next.VMs, "db")
+	if ok, err := m.SetTable(context.Background(), next, false); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if !slices.Contains(f.log, "remove lsv2") || slices.Contains(f.log, "remove lsv0") {
+		t.Errorf("calls %q", f.log)
+	}
+	again, err := LoadTable(m.o.TablePath)
+	if err != nil || again.Generation != next.Generation || len(again.VMs) != 1 {
+		t.Errorf("saved table %+v %v", again, err)
+	}
+}
+
+func TestFreeMinorAndNames(t *testing.T) {
+	m, _ := newManager(t)
+	tab := m.Table()
+	if got := tab.FreeMinor(); got != 3 {
+		t.Errorf("FreeMinor %d", got)
+	}
+	if got := tab.FreeMinor(3, 4); got != 5 {
+		t.Errorf("FreeMinor(3,4) %d", got)
+	}
+	if ValidName("vm", "Web") == "" || ValidName("vm", "-x") == "" || ValidName("vm", "web-1") != "" {
+		t.Error("ValidName")
+	}
+}
