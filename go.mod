@@ -23,6 +23,8 @@ require (
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 	gopkg.in/yaml.v3 v3.0.1
+	libvirt.org/go/libvirt v1.11006.0
+	libvirt.org/go/libvirtxml v1.12008.0
 )
 
 require (

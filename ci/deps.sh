@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 
 # Build: gpgv + keyring verify the archive; go builds the initramfs;
 # mmdebstrap and mksquashfs (squashfs-tools) make the system image.
-# Test: QEMU with SeaBIOS and OVMF boots the ISO; xorriso, fdisk and mtools inspect it.
-build=(ca-certificates gpgv debian-archive-keyring mmdebstrap squashfs-tools)
+# Test: QEMU with SeaBIOS and OVMF boots the ISO; xorriso, fdisk and mtools inspect it;
+# drbd-utils' drbdadm-84 and drbdmeta check the agent's DRBD configuration and metadata sizes.
+build=(ca-certificates gpgv debian-archive-keyring mmdebstrap squashfs-tools libvirt-dev pkg-config gcc libc6-dev) # cgo: libvirt.org/go/libvirt (agent/vm)
 pkgs=("${build[@]}"
       qemu-system-x86 qemu-utils ovmf seabios xorriso fdisk mtools gdisk isolinux time bc
-      grub-common grub-emu kmod)
+      grub-common grub-emu kmod drbd-utils)
 if [ "${1:-}" = "--build-only" ]; then
   pkgs=("${build[@]}")
 fi

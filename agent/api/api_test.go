@@ -68,11 +68,16 @@ func start(t *testing.T, mod func(*api.Options)) *env {
 	return e
 }
 
+// raw is a request body sent as it is rather than marshalled.
+type raw string
+
 // do sends a request; auth is "" (none), "Bearer <tok>" or "basic:<pw>".
 func (e *env) do(method, path, auth string, body any) (*http.Response, []byte) {
 	e.t.Helper()
 	var rd io.Reader
-	if body != nil {
+	if r, ok := body.(raw); ok {
+		rd = strings.NewReader(string(r))
+	} else if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
@@ -141,6 +146,11 @@ func TestAuthRequiredEverywhereButHealthz(t *testing.T) {
 		{"POST", "/api/v1/nodes/node0/workon"}, {"POST", "/api/v1/nodes/node0/workoff"},
 		{"POST", "/api/v1/nodes/node0/shutdown"}, {"POST", "/api/v1/nodes/node0/reboot"},
 		{"GET", "/api/v1/alerts"}, {"POST", "/api/v1/logout"},
+		{"GET", "/api/v1/vms"}, {"POST", "/api/v1/vms"}, {"GET", "/api/v1/vms/web"}, {"PATCH", "/api/v1/vms/db"},
+		{"DELETE", "/api/v1/vms/db"}, {"POST", "/api/v1/vms/db/start"}, {"POST", "/api/v1/vms/web/shutdown"},
+		{"POST", "/api/v1/vms/web/poweroff"}, {"POST", "/api/v1/vms/web/migrate"}, {"GET", "/api/v1/vms/web/console"},
+		{"POST", "/api/v1/vms/web/explode"}, {"GET", "/api/v1/storage"}, {"GET", "/api/v1/capacity"},
+		{"GET", "/api/v1/vcds"}, {"PUT", "/api/v1/vcds/x.iso"}, {"DELETE", "/api/v1/vcds/debian-13.iso"},
 		{"GET", "/api/v1/nope"}, {"GET", "/"}, {"DELETE", "/api/v1/system"}, {"GET", "/api/v2/system"},
 	} {
 		resp, b := e.do(r.method, r.path, "", nil)

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"time"
 )
 
@@ -26,7 +28,47 @@ type Backend interface {
 	Workoff(ctx context.Context, node string) error
 	Shutdown(ctx context.Context, node string) error
 	Reboot(ctx context.Context, node string) error
+
+	// VMs (SPEC A7). CreateVM and ModifyVM validate the spec with the
+	// capacity rules and return a *CapacityError for a VM that does not
+	// fit, a *BadSpecError for a spec that is wrong in itself.
+	VMs(ctx context.Context) ([]VM, error)
+	VM(ctx context.Context, name string) (VM, error)
+	CreateVM(ctx context.Context, spec VMSpec) (VM, error)
+	// ModifyVM applies the non-zero fields of change to a stopped VM.
+	ModifyVM(ctx context.Context, name string, change VMSpec) (VM, error)
+	DeleteVM(ctx context.Context, name string) error
+	// VMAction runs "start", "shutdown", "poweroff" or "migrate"
+	// (to the other node); it returns once the action is under way.
+	VMAction(ctx context.Context, name, action string) error
+	// VMConsole returns the tail of the VM's serial console log, at most
+	// max bytes, from the node that runs (or last ran) it.
+	VMConsole(ctx context.Context, name string, max int) ([]byte, error)
+
+	// Storage groups and what the system can still give VMs (SPEC A4, A6).
+	Storage(ctx context.Context) ([]StorageGroup, error)
+	Capacity(ctx context.Context) (Capacity, error)
+
+	// VCDs (SPEC A7): ISO images kept on both nodes.
+	VCDs(ctx context.Context) ([]VCD, error)
+	// PutVCD stores the ISO read from r (size bytes, -1 if unknown) as name,
+	// replacing one of that name; it returns once both nodes (or this one,
+	// if the peer is away) hold it.
+	PutVCD(ctx context.Context, name string, size int64, r io.Reader) (VCD, error)
+	DeleteVCD(ctx context.Context, name string) error
 }
+
+// BadSpecError is a VM spec or change that is wrong in itself (HTTP 400):
+// a name, a limit of SPEC A5, a storage group or network that is not there.
+type BadSpecError struct{ Problems []string }
+
+func (e *BadSpecError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// CapacityError is a VM refused because it does not fit (HTTP 409, code
+// no_capacity); Reasons carry the numbers that do not add up.
+type CapacityError struct{ Reasons []string }
+
+func (e *CapacityError) Error() string { return strings.Join(e.Reasons, "; ") }
 
 // ErrNotFound says the thing asked for does not exist (HTTP 404).
 var ErrNotFound = errors.New("not found")

@@ -213,7 +213,13 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request) (string, bool) 
 func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error) {
 	var ns *NotSupportedError
 	var cf *ConflictError
+	var bs *BadSpecError
+	var cp *CapacityError
 	switch {
+	case errors.As(err, &bs):
+		s.writeJSON(w, http.StatusBadRequest, Error{Error: bs.Error(), Code: CodeBadParameter, Reasons: bs.Problems})
+	case errors.As(err, &cp):
+		s.writeJSON(w, http.StatusConflict, Error{Error: cp.Error(), Code: CodeNoCapacity, Reasons: cp.Reasons})
 	case errors.As(err, &ns):
 		s.writeError(w, http.StatusNotImplemented, CodeNotSupported, ns.Error())
 	case errors.As(err, &cf):

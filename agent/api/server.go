@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,15 @@ const (
 	DefaultMaxSessions   = 64
 	DefaultLoginFailures = 5
 	DefaultLoginWindow   = time.Minute
+)
+
+// The http.Server's timeouts, and how long an upload may go without
+// data: PUT /api/v1/vcds/{name} lifts the first two for itself (see
+// uploadBody). Variables for the tests.
+var (
+	readTimeout  = 30 * time.Second
+	writeTimeout = 2 * time.Minute
+	uploadStall  = time.Minute
 )
 
 // Options configure a Server.
@@ -53,6 +63,7 @@ type Server struct {
 	sessions *sessions
 	limiter  *limiter
 	mux      *http.ServeMux
+	allow    map[string][]string // methods by path, for the 405s
 }
 
 // New checks o and builds the Server.
@@ -80,6 +91,7 @@ func New(o Options) (*Server, error) {
 		sessions: &sessions{idle: o.IdleTimeout, max: o.MaxSessions, now: o.Now},
 		limiter:  &limiter{max: o.LoginFailures, window: o.LoginWindow, now: o.Now, fails: map[string][]time.Time{}},
 		mux:      http.NewServeMux(),
+		allow:    map[string][]string{},
 	}
 	s.routes()
 	return s, nil
@@ -108,6 +120,23 @@ func (s *Server) routes() {
 	s.handle("GET", "/api/v1/nodes/{id}", s.node, true)
 	s.handle("POST", "/api/v1/nodes/{id}/{action}", s.action, true)
 	s.handle("GET", "/api/v1/alerts", s.alerts, true)
+	s.handle("GET", "/api/v1/vms", s.vms, true)
+	s.handle("POST", "/api/v1/vms", s.createVM, true)
+	s.handle("GET", "/api/v1/vms/{name}", s.vm, true)
+	s.handle("PATCH", "/api/v1/vms/{name}", s.modifyVM, true)
+	s.handle("DELETE", "/api/v1/vms/{name}", s.deleteVM, true)
+	// One route per VM action rather than a {action} wildcard: a POST
+	// wildcard would conflict in ServeMux with the console's path.
+	for _, a := range vmActions {
+		s.handle("POST", "/api/v1/vms/{name}/"+a, s.vmAction(a), true)
+	}
+	s.handle("GET", "/api/v1/vms/{name}/console", s.vmConsole, true)
+	s.mux.HandleFunc("/api/v1/vms/{name}/{action}", s.authed(s.noVMAction))
+	s.handle("GET", "/api/v1/storage", s.storage, true)
+	s.handle("GET", "/api/v1/capacity", s.capacity, true)
+	s.handle("GET", "/api/v1/vcds", s.vcds, true)
+	s.handle("PUT", "/api/v1/vcds/{name}", s.putVCD, true)
+	s.handle("DELETE", "/api/v1/vcds/{name}", s.deleteVCD, true)
 	// Anything else is a 404, but only after authentication, so that
 	// the unauthenticated surface is exactly /healthz and login.
 	s.mux.HandleFunc("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
@@ -116,17 +145,29 @@ func (s *Server) routes() {
 }
 
 // handle registers method+path and, on the bare path, a JSON 405 for the
-// other methods (ServeMux's own 405 is plain text).
+// other methods (ServeMux's own 405 is plain text). A path may be
+// registered with several methods; the 405 names them all.
 func (s *Server) handle(method, path string, h http.HandlerFunc, auth bool) {
-	notAllowed := func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", method)
-		s.writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+method)
-	}
 	if auth {
-		h, notAllowed = s.authed(h), s.authed(notAllowed)
+		h = s.authed(h)
 	}
 	s.mux.HandleFunc(method+" "+path, h)
-	s.mux.HandleFunc(path, notAllowed)
+	if _, ok := s.allow[path]; !ok {
+		var notAllowed http.HandlerFunc = func(w http.ResponseWriter, r *http.Request) {
+			methods := s.allow[path] // complete once New has returned
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			use := strings.Join(methods, ", ")
+			if n := len(methods); n > 1 {
+				use = strings.Join(methods[:n-1], ", ") + " or " + methods[n-1]
+			}
+			s.writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+use)
+		}
+		if auth {
+			notAllowed = s.authed(notAllowed)
+		}
+		s.mux.HandleFunc(path, notAllowed)
+	}
+	s.allow[path] = append(s.allow[path], method)
 }
 
 // Serve serves the API over TLS on ln until ctx ends, then shuts down
@@ -141,8 +182,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s,
 		TLSConfig:         cfg,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          s.log,

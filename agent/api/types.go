@@ -128,6 +128,10 @@ type Error struct {
 	Code  string `json:"code"`
 	// Nodes lists the node ids that exist, on a "node_not_found".
 	Nodes []string `json:"nodes,omitempty"`
+	// Reasons are the problems of a bad VM spec ("bad_parameter") or the
+	// numbers that do not add up ("no_capacity"), one each, so that a
+	// client can list them; Error has them joined.
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 // Error codes.

@@ -56,6 +56,9 @@ type Config struct {
 	NodeID            int      `json:"node_id"` // this node
 	Witnesses         []string `json:"witnesses,omitempty"`
 	AdminPasswordHash string   `json:"admin_password_hash"`
+	// Edition sets the VM limits of SPEC A5 ("enterprise", "express",
+	// "single-pvm"); empty is enterprise.
+	Edition string `json:"edition,omitempty"`
 }
 
 // Identity is the system as this node holds it.

@@ -152,11 +152,28 @@ func TestLabUpFaultsDown(t *testing.T) {
 	}
 	waitNodes(t, l, "", "priv0 restored", func(ns []apiNode) string { return allHealthy(ns) })
 
+	// An HA VM on node0 (issue 6), whose guest writes fsync'd sequence
+	// numbers to its mirrored volume; the console is read up to the power
+	// cut below.
+	startHAVM(t, l, logf)
+	stop := make(chan struct{})
+	type seen struct {
+		seq  uint64
+		boot string
+	}
+	last := make(chan seen, 1)
+	go func() {
+		s, b := lastSeqUntil(l, stop)
+		last <- seen{s, b}
+	}()
+	time.Sleep(3 * time.Second)
+
 	// Power off node0: node1 serves the system IP, node0 shows as lost.
 	off := time.Now()
 	if err := l.PowerOff("node0"); err != nil {
 		t.Fatalf("power-off node0: %v", err)
 	}
+	close(stop)
 	waitPrimary(t, l, "node1", time.Minute)
 	logf("system IP answers from node1 %v after node0's power was cut", time.Since(off).Round(100*time.Millisecond))
 	nodes = waitNodes(t, l, "", "node0 off", func(ns []apiNode) string {
@@ -171,6 +188,8 @@ func TestLabUpFaultsDown(t *testing.T) {
 		return ""
 	})
 	logf("node list with node0 off: %s", summary(nodes))
+	ls := <-last
+	checkHAFailover(t, l, off, ls.seq, ls.boot, logf)
 
 	// Power node0 on: it rejoins by itself, as secondary.
 	start = time.Now()
@@ -188,6 +207,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 	if p := primary(t, l, ""); p != "node1" {
 		t.Errorf("primary after node0 rejoined: %q, want node1 (a returning node does not take the role back)", p)
 	}
+	checkResync(t, l, logf)
 
 	// Cut every link between the nodes, the witness still reachable on
 	// ibiz: exactly one side serves the system IP.

@@ -27,6 +27,8 @@ type cli struct {
 	g     *globals
 	since string // alert list
 	limit int
+	vm    vmFlags
+	vcd   vcdFlags
 
 	server string // host:port, also the session cache key
 	trust  *trust
@@ -81,7 +83,9 @@ func (c *cli) connect() error {
 		Timeout: 2 * time.Minute,
 		// No proxy: the API is on the management network, and a proxy
 		// from the environment would see the password.
-		Transport: &http.Transport{TLSClientConfig: c.trust.tlsConfig(), ForceAttemptHTTP2: true},
+		// An upload waits for the server's 100 Continue, so that a
+		// refusal (a session expired, an ISO too big) comes before it.
+		Transport: &http.Transport{TLSClientConfig: c.trust.tlsConfig(), ForceAttemptHTTP2: true, ExpectContinueTimeout: 5 * time.Second},
 	}
 	return nil
 }
@@ -94,24 +98,40 @@ const (
 	authBasic
 )
 
-// apiError is an error answer of the server; its message is shown as is.
+// apiError is an error answer of the server; its message is shown as is,
+// or a refused VM's reasons one a line under a headline.
 type apiError struct {
-	status int
-	code   string
-	msg    string
+	status  int
+	code    string
+	msg     string
+	reasons []string
+	vm      bool // the request was about VMs
 }
 
-func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Error() string {
+	if len(e.reasons) == 0 || !e.vm {
+		return e.msg
+	}
+	head := "refused"
+	switch e.code {
+	case api.CodeNoCapacity:
+		head = "not enough capacity"
+	case api.CodeBadParameter:
+		head = "invalid VM spec"
+	}
+	return head + ":\n  " + strings.Join(e.reasons, "\n  ")
+}
 
-// call sends a request and returns the body of a 2xx answer. It uses the
-// cached session if there is one, else basic auth with the password; a
-// session that has expired is renewed once with the password.
-func (c *cli) call(ctx context.Context, method, path string, q url.Values) ([]byte, error) {
+// call sends a request, with body as JSON if not nil (an *upload as it
+// is), and returns the body of a 2xx answer. It uses the cached session if
+// there is one, else basic auth with the password; a session that has
+// expired is renewed once with the password.
+func (c *cli) call(ctx context.Context, method, path string, q url.Values, body any) ([]byte, error) {
 	mode := authBasic
 	if c.sess.Token != "" {
 		mode = authToken
 	}
-	resp, b, err := c.send(ctx, method, path, q, nil, mode)
+	resp, b, err := c.send(ctx, method, path, q, body, mode)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && mode == authToken {
 		c.forget()
 		if _, perr := c.password(); perr != nil {
@@ -120,7 +140,7 @@ func (c *cli) call(ctx context.Context, method, path string, q url.Values) ([]by
 		if err := c.login(ctx); err != nil {
 			return nil, err
 		}
-		resp, b, err = c.send(ctx, method, path, q, nil, authToken)
+		resp, b, err = c.send(ctx, method, path, q, body, authToken)
 	}
 	if err != nil {
 		return nil, err
@@ -136,8 +156,9 @@ func (c *cli) send(ctx context.Context, method, path string, q url.Values, body 
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
+	up, _ := body.(*upload)
 	var rd io.Reader
-	if body != nil {
+	if body != nil && up == nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, nil, err
@@ -150,7 +171,7 @@ func (c *cli) send(ctx context.Context, method, path string, q url.Values, body 
 	}
 	req.Header.Set("User-Agent", "lockstep-cli/"+version)
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	switch mode {
@@ -162,6 +183,14 @@ func (c *cli) send(ctx context.Context, method, path string, q url.Values, body 
 			return nil, nil, err
 		}
 		req.SetBasicAuth(c.g.user, pw)
+	}
+	if up != nil { // opened last: the transport closes it
+		if req.Body, err = up.open(); err != nil {
+			return nil, nil, err
+		}
+		req.ContentLength = up.size
+		req.Header.Set("Content-Type", up.contentType)
+		req.Header.Set("Expect", "100-continue")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -179,13 +208,22 @@ func (c *cli) send(ctx context.Context, method, path string, q url.Values, body 
 	return resp, b, nil
 }
 
+// upload is a request body sent as it is, streamed from open (a file
+// opened anew for each attempt), not held in memory.
+type upload struct {
+	contentType string
+	size        int64 // -1 if unknown
+	open        func() (io.ReadCloser, error)
+}
+
 // answerError turns a non-2xx answer into the server's message.
 func answerError(resp *http.Response, b []byte) error {
 	var e api.Error
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		return &apiError{status: resp.StatusCode, msg: "the server answered " + resp.Status}
 	}
-	return &apiError{status: resp.StatusCode, code: e.Code, msg: e.Error}
+	return &apiError{status: resp.StatusCode, code: e.Code, msg: e.Error, reasons: e.Reasons,
+		vm: strings.HasPrefix(resp.Request.URL.Path, "/api/v1/vms")}
 }
 
 // login gets a token with the password and caches it with the CA that

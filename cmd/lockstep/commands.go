@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ import (
 var commands []*command
 
 func init() {
-	commands = []*command{
+	commands = slices.Concat([]*command{
 		{name: "system info", summary: "show the system: id, name, system IP, version, primary node, state",
 			run: getAndShow("/api/v1/system", func(c *cli, b []byte) error { return decodeShow(c, b, showSystem) })},
 		{name: "node list", summary: "list the nodes with their role, state, links and boot slot",
@@ -28,6 +29,7 @@ func init() {
 		nodeAction("workoff", "bring a node back from maintenance", ""),
 		nodeAction("shutdown", "shut a node down", "For a UPS script: run it for each node, the secondary first."),
 		nodeAction("reboot", "reboot a node", ""),
+	}, vmCommands(), vcdCommands(), []*command{
 		{name: "alert list", summary: "list the alert history, newest first",
 			help:  "--since takes a time (2026-03-01T12:00:00Z, 2026-03-01 12:00, 2026-03-01)\nor an age (90m, 24h, 7d).",
 			flags: alertFlags, run: alertList},
@@ -36,7 +38,7 @@ func init() {
 			run:  login},
 		{name: "logout", summary: "end the remembered session for this server", run: logout},
 		{name: "version", summary: "show the CLI's version", run: showVersion},
-	}
+	})
 }
 
 // getAndShow is a command that GETs path and shows the answer.
@@ -45,7 +47,7 @@ func getAndShow(path string, show func(*cli, []byte) error) func(context.Context
 		if err := c.connect(); err != nil {
 			return err
 		}
-		b, err := c.call(ctx, "GET", path, nil)
+		b, err := c.call(ctx, "GET", path, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -80,7 +82,7 @@ func nodeAction(verb, summary, help string) *command {
 			if err := c.connect(); err != nil {
 				return err
 			}
-			b, err := c.call(ctx, "POST", nodePath(args[0])+"/"+verb, nil)
+			b, err := c.call(ctx, "POST", nodePath(args[0])+"/"+verb, nil, nil)
 			if err != nil {
 				return err
 			}
@@ -112,7 +114,7 @@ func alertList(ctx context.Context, c *cli, _ []string) error {
 	if err := c.connect(); err != nil {
 		return err
 	}
-	b, err := c.call(ctx, "GET", "/api/v1/alerts", q)
+	b, err := c.call(ctx, "GET", "/api/v1/alerts", q, nil)
 	if err != nil {
 		return err
 	}

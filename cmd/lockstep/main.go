@@ -44,10 +44,12 @@ type env struct {
 	// readPassword prompts without echo; nil when there is no terminal,
 	// so that a script never hangs on a prompt.
 	readPassword func(prompt string) (string, error)
+	progress     bool // stderr is a terminal: a long upload shows progress there
 }
 
 func osEnv() env {
-	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, now: time.Now, loc: time.Local}
+	e := env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, now: time.Now, loc: time.Local,
+		progress: term.IsTerminal(int(os.Stderr.Fd()))}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		e.readPassword = func(prompt string) (string, error) {
 			fmt.Fprint(os.Stderr, prompt)

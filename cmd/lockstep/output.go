@@ -1,8 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -137,5 +141,196 @@ func showAlerts(c *cli, l api.AlertList) error {
 	for _, a := range l.Alerts {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, c.stamp(a.Time), a.Severity, orDash(a.Node), a.Code, yesNo(a.Cleared), a.Message)
 	}
+	return tw.Flush()
+}
+
+// human shows a number of bytes in binary units, with one decimal where
+// it is not whole: "4 GiB", "1.5 TiB".
+func human(b float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	i := 0
+	for ; b >= 1024 && i < len(units)-1; i++ {
+		b /= 1024
+	}
+	return oneDecimal(b) + " " + units[i]
+}
+
+func mib(n int64) string { return human(float64(n) * (1 << 20)) }
+
+func oneDecimal(f float64) string {
+	return strings.TrimSuffix(strconv.FormatFloat(f, 'f', 1, 64), ".0")
+}
+
+func syncState(v api.VolumeStatus) string {
+	if v.Sync == "resyncing" {
+		return "resyncing " + oneDecimal(v.ResyncPercent) + "%"
+	}
+	return orDash(v.Sync)
+}
+
+func showVMs(c *cli, l api.VMList) error {
+	if len(l.VMs) == 0 {
+		_, err := fmt.Fprintln(c.stdout, "No VMs.")
+		return err
+	}
+	tw := table(c.stdout)
+	fmt.Fprintln(tw, "NAME\tMODE\tSTATE\tNODE\tVCPUS\tMEMORY\tVOLUMES")
+	for _, vm := range l.VMs {
+		var vols []string
+		for _, v := range vm.Volumes {
+			vols = append(vols, v.Name+" "+syncState(v))
+		}
+		if len(vm.Volumes) == 0 { // no mirror state reported: the names at least
+			for _, v := range vm.VMSpec.Volumes {
+				vols = append(vols, v.Name)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", vm.Name, orDash(vm.Mode), vm.State, orDash(vm.RunningOn),
+			vm.VCPUs, mib(vm.MemoryMiB), orDash(strings.Join(vols, ", ")))
+	}
+	return tw.Flush()
+}
+
+func showVM(c *cli, vm api.VM) error {
+	tw := table(c.stdout)
+	fmt.Fprintf(tw, "Name:\t%s\n", vm.Name)
+	fmt.Fprintf(tw, "Mode:\t%s\n", orDash(vm.Mode))
+	fmt.Fprintf(tw, "State:\t%s\n", vm.State)
+	if !vm.Since.IsZero() {
+		fmt.Fprintf(tw, "Since:\t%s\n", c.ago(vm.Since))
+	}
+	if vm.Reason != "" {
+		fmt.Fprintf(tw, "Reason:\t%s\n", vm.Reason)
+	}
+	fmt.Fprintf(tw, "Running on:\t%s\n", orDash(vm.RunningOn))
+	fmt.Fprintf(tw, "Preferred node:\t%s\n", cmp.Or(vm.Node, "any"))
+	fmt.Fprintf(tw, "vCPUs:\t%d\n", vm.VCPUs)
+	fmt.Fprintf(tw, "Memory:\t%s\n", mib(vm.MemoryMiB))
+	fmt.Fprintf(tw, "CD:\t%s\n", orDash(vm.CD))
+	fmt.Fprintf(tw, "Autostart:\t%s\n", yesNo(vm.Autostart))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	// One row per volume, the spec's joined with its mirror state, and a
+	// column per node that reports a disk.
+	status := map[string]api.VolumeStatus{}
+	nodes := map[string]bool{}
+	for _, v := range vm.Volumes {
+		status[v.Name] = v
+		for n := range v.Disks {
+			nodes[n] = true
+		}
+	}
+	specs := vm.VMSpec.Volumes
+	for _, v := range vm.Volumes {
+		if !slices.ContainsFunc(specs, func(s api.VolumeSpec) bool { return s.Name == v.Name }) {
+			specs = append(specs, api.VolumeSpec{Name: v.Name})
+		}
+	}
+	fmt.Fprintln(c.stdout)
+	if len(specs) == 0 {
+		fmt.Fprintln(c.stdout, "No volumes.")
+	} else {
+		cols := slices.Sorted(maps.Keys(nodes))
+		tw = table(c.stdout)
+		fmt.Fprint(tw, "VOLUME\tSIZE\tGROUP\tSYNC")
+		for _, n := range cols {
+			fmt.Fprint(tw, "\t"+strings.ToUpper(n))
+		}
+		fmt.Fprintln(tw)
+		for _, v := range specs {
+			size := "-"
+			if v.SizeMiB > 0 {
+				size = mib(v.SizeMiB)
+			}
+			st, ok := status[v.Name]
+			sync := "-"
+			if ok {
+				sync = syncState(st)
+				if st.ResyncedBytes > 0 {
+					sync += " (" + human(float64(st.ResyncedBytes)) + " resynced)"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s", v.Name, size, orDash(v.Group), sync)
+			for _, n := range cols {
+				fmt.Fprint(tw, "\t"+orDash(st.Disks[n]))
+			}
+			fmt.Fprintln(tw)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(c.stdout)
+	if len(vm.NICs) == 0 {
+		_, err := fmt.Fprintln(c.stdout, "No NICs.")
+		return err
+	}
+	tw = table(c.stdout)
+	fmt.Fprintln(tw, "NIC\tNETWORK\tMAC")
+	for i, n := range vm.NICs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", i, n.Network, orDash(n.MAC))
+	}
+	return tw.Flush()
+}
+
+func showStorage(c *cli, l api.StorageList) error {
+	if len(l.Groups) == 0 {
+		_, err := fmt.Fprintln(c.stdout, "No storage groups.")
+		return err
+	}
+	tw := table(c.stdout)
+	fmt.Fprintln(tw, "GROUP\tUSABLE SIZE\tUSABLE FREE\tNODE\tSIZE\tFREE\tDEVICES")
+	for _, g := range l.Groups {
+		lead := g.Name + "\t" + human(float64(g.SizeBytes)) + "\t" + human(float64(g.FreeBytes))
+		for _, n := range slices.Sorted(maps.Keys(g.Nodes)) {
+			s := g.Nodes[n]
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", lead, n, human(float64(s.SizeBytes)), human(float64(s.FreeBytes)), orDash(strings.Join(s.Devices, ",")))
+			lead = "\t\t" // the group's columns once, on its first node
+		}
+		if len(g.Nodes) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\n", lead)
+		}
+	}
+	return tw.Flush()
+}
+
+func showCapacity(c *cli, cp api.Capacity) error {
+	tw := table(c.stdout)
+	fmt.Fprintf(tw, "Edition:\t%s\n", orDash(cp.Edition))
+	fmt.Fprintf(tw, "Running VMs:\t%d of %d\n", cp.RunningVMs, cp.MaxRunningVMs)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout)
+	tw = table(c.stdout)
+	fmt.Fprintln(tw, "\tVCPUS\tMEMORY")
+	fmt.Fprintf(tw, "capacity (lesser node)\t%d\t%s\n", cp.VCPUs, mib(cp.MemoryMiB))
+	fmt.Fprintf(tw, "system reserve\t%d\t%s\n", cp.ReserveVCPUs, mib(cp.ReserveMemoryMiB))
+	fmt.Fprintf(tw, "used by VMs\t%d\t%s\n", cp.UsedVCPUs, mib(cp.UsedMemoryMiB))
+	fmt.Fprintf(tw, "free\t%d\t%s\n", cp.FreeVCPUs, mib(cp.FreeMemoryMiB))
+	return tw.Flush()
+}
+
+func showVCDs(c *cli, l api.VCDList) error {
+	if len(l.VCDs) == 0 {
+		_, err := fmt.Fprintln(c.stdout, "No VCDs.")
+		return err
+	}
+	tw := table(c.stdout)
+	fmt.Fprintln(tw, "NAME\tSIZE\tNODES\tSHA256")
+	for _, v := range l.VCDs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, human(float64(v.SizeBytes)), orDash(strings.Join(v.Nodes, ",")), orDash(v.SHA256[:min(12, len(v.SHA256))]))
+	}
+	return tw.Flush()
+}
+
+func showVCD(c *cli, v api.VCD) error {
+	tw := table(c.stdout)
+	fmt.Fprintf(tw, "Name:\t%s\n", v.Name)
+	fmt.Fprintf(tw, "Size:\t%s (%d bytes)\n", human(float64(v.SizeBytes)), v.SizeBytes)
+	fmt.Fprintf(tw, "Nodes:\t%s\n", orDash(strings.Join(v.Nodes, ", ")))
+	fmt.Fprintf(tw, "SHA-256:\t%s\n", orDash(v.SHA256))
 	return tw.Flush()
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -62,6 +65,10 @@ type clusterd struct {
 	alerts *alertLog
 	trust  pki.Trust
 
+	// vms is nil if the node could not set up its VM service (vmsErr).
+	vms    *vmService
+	vmsErr error
+
 	mu        sync.Mutex
 	lastState string
 }
@@ -113,6 +120,13 @@ func (c *clusterd) start(ctx context.Context, cfg nodeconfig.Config, res netcfg.
 	})
 	if err != nil {
 		return err
+	}
+	// The VM service comes before the membership runs, so that no
+	// decision about VMs (take over, release) finds it missing.
+	if c.vms, err = c.startVMs(ctx); err != nil {
+		c.logf("vms: this node cannot run VMs: %v", err)
+		c.alerts.add(time.Now(), membership.Alert{Kind: "vm.unavailable", Detail: err.Error()})
+		c.vmsErr = err
 	}
 	go func() {
 		if err := c.runner.Run(ctx); err != nil {
@@ -177,6 +191,9 @@ func (c *clusterd) notify(ev member.Event) {
 	switch ev.Kind {
 	case member.PeerLost, member.PeerJoined, member.BecamePrimary, member.SteppedDown:
 		c.println(fmt.Sprintf(lineMember, c.id.NodeID, string(ev.Kind)+": "+ev.Detail))
+	}
+	if c.vms != nil {
+		c.vms.onMember(ev)
 	}
 	if ev.Alert != nil {
 		// Before a peer ever joined, its silence is the normal state of a
@@ -281,9 +298,27 @@ func (c *clusterd) peerNode(ctx context.Context) (api.Node, error) {
 	return n, err
 }
 
-// peerCall calls the peer service on the first link whose peer address is
-// known (any link the heartbeats come through).
+// peerCall calls the peer service with no body and a short timeout: for
+// queries that a status page makes.
 func (c *clusterd) peerCall(ctx context.Context, method, path string, out any) error {
+	return c.peerDo(ctx, method, path, nil, out, 2*time.Second)
+}
+
+// peerDo calls the peer service, sending in as JSON if it is not nil.
+func (c *clusterd) peerDo(ctx context.Context, method, path string, in, out any, timeout time.Duration) error {
+	if in == nil {
+		return c.peerRaw(ctx, method, path, nil, 0, out, timeout)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.peerRaw(ctx, method, path, bytes.NewReader(b), int64(len(b)), out, timeout)
+}
+
+// peerRaw calls the peer service on the first link whose peer address is
+// known (any link the heartbeats come through) with a body of size bytes.
+func (c *clusterd) peerRaw(ctx context.Context, method, path string, body io.Reader, size int64, out any, timeout time.Duration) error {
 	var addr netip.Addr
 	for _, l := range c.tr.Links() {
 		if a, ok := l.Peer(); ok {
@@ -296,13 +331,14 @@ func (c *clusterd) peerCall(ctx context.Context, method, path string, out any) e
 	}
 	cert := c.id.Node
 	tc := pki.ClientTLSConfig(c.peerTrust(), &cert)
-	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 2 * time.Second}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: timeout}
 	// A zoned address goes in a URL with its "%" escaped (RFC 6874).
 	host := strings.Replace(netip.AddrPortFrom(addr, PeerPort).String(), "%", "%25", 1)
-	req, err := http.NewRequestWithContext(ctx, method, "https://"+host+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+host+path, body)
 	if err != nil {
 		return err
 	}
+	req.ContentLength = size
 	resp, err := cl.Do(req)
 	if err != nil {
 		return err

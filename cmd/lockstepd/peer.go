@@ -40,6 +40,10 @@ func (c *clusterd) servePeer(ctx context.Context) error {
 			writePeer(w, http.StatusOK, api.ActionResult{Node: fmt.Sprintf("node%d", c.id.NodeID), Action: verb, Status: "accepted"})
 		})
 	}
+	c.vcdPeerRoutes(mux)
+	if c.vms != nil {
+		c.vms.vmPeerRoutes(mux)
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: nil, TLSConfig: pki.ServerTLSConfig(trust, c.id.Node)}
 	context.AfterFunc(ctx, func() { hs.Close() })

@@ -34,7 +34,10 @@ func BuildSystem(ctx context.Context, r *recipe.Recipe, dir string, o Options) (
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w -buildid= -X main.version="+r.Version, "-o", agent, "./cmd/lockstepd")
 	cmd.Dir = o.RepoDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	// cgo: the agent talks to libvirt through libvirt.org/go/libvirt,
+	// linked against the system image's libvirt0 (the build machine's
+	// libvirt-dev gives the headers; libvirt keeps its ABI across versions).
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build lockstepd: %w\n%s", err, strings.TrimSpace(string(out)))
 	}

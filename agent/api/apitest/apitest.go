@@ -102,7 +102,8 @@ func mustCert(t testing.TB, tmpl, parent *x509.Certificate, pub, key any) *x509.
 var T0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // Backend is a fake api.Backend. Set Err to fail every call, or
-// ActionErr[action] to fail one action; Calls records the actions.
+// ActionErr[action] to fail one action ("vm start" for a VM's);
+// Calls records the actions and the VM and VCD changes.
 type Backend struct {
 	mu        sync.Mutex
 	Info      api.SystemInfo
@@ -110,7 +111,15 @@ type Backend struct {
 	AlertList []api.Alert // oldest first
 	Err       error
 	ActionErr map[string]error
-	Calls     []string // "workon node1"
+	Calls     []string // "workon node1", "vm create web", "vm start web"
+
+	VMList   []api.VM // by name; see vms.go
+	Groups   []api.StorageGroup
+	Cap      api.Capacity // static: creating or starting a VM does not use it up
+	Consoles map[string]string
+	macs     int // MACs handed out
+
+	VCDList []api.VCD // by name; see vcds.go
 }
 
 // NewBackend is a formed system: node0 primary, node1 secondary in
@@ -127,7 +136,7 @@ func NewBackend() *Backend {
 			{Name: "alink0", State: st, LastSeen: T0.Add(-42 * time.Second), Flapping: !alinkUp},
 		}
 	}
-	return &Backend{
+	b := &Backend{
 		Info: api.SystemInfo{ID: "5f0c2a9e8d7b4c13a6e1f0b2c3d4e5f6", Name: "lab", IP: "192.0.2.100",
 			Version: "0.3.0", Primary: "node0", State: "degraded"},
 		NodeList: []api.Node{
@@ -145,6 +154,9 @@ func NewBackend() *Backend {
 		},
 		ActionErr: map[string]error{},
 	}
+	b.seedVMs()
+	b.seedVCDs()
+	return b
 }
 
 func (b *Backend) SystemInfo(context.Context) (api.SystemInfo, error) {

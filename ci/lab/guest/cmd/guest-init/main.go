@@ -1,0 +1,214 @@
+//go:build linux
+
+// Command guest-init is /init of the lab's test guest (ci/lab/guest): PID 1
+// in an initramfs. It loads the virtio disk driver, then writes numbered
+// records to /dev/vda and reports each one on the console only once it is on
+// the disk (format: package seqlog). It never exits: PID 1 exiting panics
+// the kernel; every failure is printed and retried.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lockstep-ft/lockstep/ci/lab/guest/seqlog"
+	"github.com/lockstep-ft/lockstep/initramfs/coldplug"
+)
+
+const (
+	disk     = "/dev/vda"
+	diskWait = 30 * time.Second
+	interval = 100 * time.Millisecond
+	retry    = time.Second
+)
+
+// console writes whole lines, one write(2) each, so that the writer and
+// the ticker never interleave within a line.
+type console struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (c *console) printf(format string, args ...any) {
+	line := fmt.Sprintf(seqlog.Prefix+format+"\n", args...)
+	c.mu.Lock()
+	c.f.WriteString(line)
+	c.mu.Unlock()
+}
+
+func main() {
+	for _, m := range []struct{ src, dir, fs string }{
+		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
+	} {
+		os.MkdirAll(m.dir, 0o755)
+		unix.Mount(m.src, m.dir, m.fs, 0, "") // a failure shows up below as a missing file
+	}
+	con := &console{f: os.Stdout} // the kernel's /dev/console from the initramfs
+	if f, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+		con.f = f
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	bootID := strings.TrimSpace(string(b))
+	id, perr := seqlog.ParseBootID(bootID)
+	if err != nil || perr != nil {
+		// Without a boot id the evidence cannot tell boots apart: say so,
+		// and go on with a zero id.
+		con.printf("ERROR boot id: %v %v", err, perr)
+	}
+	con.printf("BOOT %s", bootID)
+	short := seqlog.ShortID(bootID)
+	if err := loadModules(); err != nil {
+		con.printf("ERROR modules: %s", oneLine(err))
+	}
+	go tick(con, short)
+	writer(con, id, short)
+}
+
+// loadModules loads every module the builder put into the initramfs (the
+// virtio disk driver and what it needs), dependencies first.
+func loadModules() error {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return err
+	}
+	dir := filepath.Join("/lib/modules", unix.ByteSliceToString(uts.Release[:]))
+	order, err := os.ReadFile(filepath.Join(dir, "modules.order"))
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, l := range strings.Fields(string(order)) {
+		names = append(names, coldplug.ModuleName(l))
+	}
+	cp := &coldplug.Coldplug{SysRoot: "/sys", ModulesDir: dir, Loader: coldplug.FinitLoader{}}
+	return cp.LoadNamed(names...)
+}
+
+// tick prints a free-running counter, independent of the disk, so that a
+// live migration test sees the guest run on (same boot id, counter going on)
+// even while its disk stalls.
+func tick(con *console, short string) {
+	t := time.NewTicker(time.Second)
+	for n := uint64(1); ; n++ {
+		<-t.C
+		var ts unix.Timespec
+		unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+		con.printf("TICK %d %s %.1f", n, short, float64(ts.Nano())/1e9)
+	}
+}
+
+// writer never returns. Every interval it writes the next record and prints
+// SEQ only after pwrite (O_DIRECT|O_SYNC) and fdatasync returned; on a
+// failure it prints ERROR and retries the same record every second.
+func writer(con *console, id [16]byte, short string) {
+	// O_DIRECT needs an aligned buffer: an anonymous mapping is page-aligned.
+	var buf []byte
+	for {
+		b, err := unix.Mmap(-1, 0, seqlog.MaxRead, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err == nil {
+			buf = b
+			break
+		}
+		con.printf("ERROR mmap: %v", err)
+		time.Sleep(retry)
+	}
+	slot := buf[:seqlog.SlotSize]
+
+	waitDisk(con)
+	fd := -1
+	var seq uint64
+	scanned := false
+	t := time.NewTicker(interval)
+	for {
+		if fd < 0 {
+			f, err := unix.Open(disk, unix.O_RDWR|unix.O_DIRECT|unix.O_SYNC|unix.O_CLOEXEC, 0)
+			if err != nil {
+				con.printf("ERROR open %s: %v", disk, err)
+				time.Sleep(retry)
+				continue
+			}
+			fd = f
+		}
+		if !scanned {
+			last, _, err := seqlog.Scan(directReader{fd, buf})
+			if err != nil {
+				con.printf("ERROR scan %s: %s", disk, oneLine(err))
+				unix.Close(fd)
+				fd = -1
+				time.Sleep(retry)
+				continue
+			}
+			seq, scanned = last.Seq, true
+			con.printf("LAST %d", seq)
+			clear(buf) // Encode leaves the slot's tail as it finds it: zero
+		}
+		<-t.C
+		r := seqlog.Record{Seq: seq + 1, BootID: id, UnixNano: time.Now().UnixNano()}
+		r.Encode(slot)
+		n, err := unix.Pwrite(fd, slot, seqlog.Offset(r.Seq))
+		if err == nil && n != len(slot) {
+			err = fmt.Errorf("short write (%d bytes)", n)
+		}
+		if err == nil {
+			err = unix.Fdatasync(fd)
+		}
+		if err != nil {
+			con.printf("ERROR write seq %d to %s: %v", r.Seq, disk, err)
+			// Reopen: the device may have gone and come back.
+			unix.Close(fd)
+			fd = -1
+			time.Sleep(retry)
+			continue
+		}
+		seq = r.Seq
+		con.printf("SEQ %d %s", seq, short)
+	}
+}
+
+// waitDisk waits up to diskWait for the disk node, then reports its absence
+// every second until it appears.
+func waitDisk(con *console) {
+	deadline := time.Now().Add(diskWait)
+	for {
+		if _, err := os.Stat(disk); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			con.printf("ERROR no %s after %v", disk, diskWait)
+			time.Sleep(retry)
+			continue
+		}
+		time.Sleep(interval)
+	}
+}
+
+// directReader reads an O_DIRECT descriptor through an aligned buffer
+// (seqlog.Scan reads aligned chunks no larger than it).
+type directReader struct {
+	fd  int
+	buf []byte
+}
+
+func (d directReader) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) > len(d.buf) {
+		return 0, fmt.Errorf("read of %d bytes exceeds the %d-byte buffer", len(p), len(d.buf))
+	}
+	n, err := unix.Pread(d.fd, d.buf[:len(p)], off)
+	if n < 0 {
+		n = 0
+	}
+	copy(p, d.buf[:n])
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

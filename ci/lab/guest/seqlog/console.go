@@ -1,0 +1,119 @@
+package seqlog
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Prefix starts every line the guest's init prints:
+//
+//	LSGUEST BOOT <boot id>
+//	LSGUEST LAST <highest sequence number on the disk at start, 0 if none>
+//	LSGUEST SEQ <n> <short boot id>           record n is on the disk (after fdatasync)
+//	LSGUEST TICK <n> <short boot id> <uptime>  a counter, once a second; uptime in seconds (%.1f)
+//	LSGUEST ERROR <message>
+const Prefix = "LSGUEST "
+
+// Boot is what the console shows of one boot of the guest.
+type Boot struct {
+	// ID is the boot id from the BOOT line, or only its short form when
+	// the log starts after that line (a migration target's log).
+	ID      string
+	Last    uint64 // LAST: what the boot found on the disk
+	HasLast bool
+	Seq     uint64 // the last SEQ printed: acknowledged by the disk
+	Seqs    int    // SEQ lines seen
+	Tick    uint64 // the last TICK counter
+	Ticks   int
+	Uptime  time.Duration // of the last TICK
+	Errors  []string
+}
+
+// Short is the boot id as SEQ and TICK lines carry it.
+func (b *Boot) Short() string { return ShortID(b.ID) }
+
+// Console is a parsed console log: the boots in order.
+type Console struct {
+	Boots []*Boot
+}
+
+// Current is the last boot seen, or nil.
+func (c *Console) Current() *Boot {
+	if len(c.Boots) == 0 {
+		return nil
+	}
+	return c.Boots[len(c.Boots)-1]
+}
+
+// MaxSeq is the highest sequence number any boot acknowledged on the console.
+func (c *Console) MaxSeq() uint64 {
+	var m uint64
+	for _, b := range c.Boots {
+		m = max(m, b.Seq)
+	}
+	return m
+}
+
+// ParseConsole reads the LSGUEST lines of a serial console log. Other
+// output (firmware, kernel) is skipped, as is a line a kernel message broke
+// into (its fields no longer parse): the prefix may start anywhere in a line.
+// A SEQ or TICK line whose short boot id is not the current boot's starts
+// a new boot.
+func ParseConsole(log []byte) *Console {
+	c := &Console{}
+	for _, line := range strings.Split(string(log), "\n") {
+		i := strings.Index(line, Prefix)
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(line[i+len(Prefix):])
+		if len(f) < 2 {
+			continue
+		}
+		cur := c.Current()
+		// boot returns the boot that a line carrying short id s belongs to.
+		boot := func(s string) *Boot {
+			switch {
+			case cur != nil && cur.ID == "": // only ERROR lines so far
+				cur.ID = s
+			case cur == nil || cur.Short() != s:
+				cur = &Boot{ID: s}
+				c.Boots = append(c.Boots, cur)
+			}
+			return cur
+		}
+		switch f[0] {
+		case "BOOT":
+			c.Boots = append(c.Boots, &Boot{ID: f[1]})
+		case "LAST":
+			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil && cur != nil {
+				cur.Last, cur.HasLast = n, true
+			}
+		case "SEQ":
+			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil && len(f) == 3 {
+				b := boot(f[2])
+				b.Seq = n
+				b.Seqs++
+			}
+		case "TICK":
+			if len(f) != 4 {
+				continue
+			}
+			n, err1 := strconv.ParseUint(f[1], 10, 64)
+			up, err2 := strconv.ParseFloat(f[3], 64)
+			if err1 == nil && err2 == nil {
+				b := boot(f[2])
+				b.Tick, b.Uptime = n, time.Duration(up*float64(time.Second))
+				b.Ticks++
+			}
+		case "ERROR":
+			if cur == nil {
+				cur = &Boot{}
+				c.Boots = append(c.Boots, cur)
+			}
+			cur.Errors = append(cur.Errors, strings.Join(f[1:], " "))
+		}
+	}
+	return c
+}

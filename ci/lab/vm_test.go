@@ -1,0 +1,189 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockstep-ft/lockstep/ci/lab/guest"
+	"github.com/lockstep-ft/lockstep/ci/lab/guest/seqlog"
+)
+
+// The lab's HA VM (issue 6): the test guest (ci/lab/guest) booted from a
+// VCD, writing fsync'd sequence numbers to its mirrored volume.
+const (
+	haVM     = "ha1"
+	guestVCD = "lsguest.iso"
+)
+
+// apiVM is the part of the API's VM the lab checks.
+type apiVM struct {
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	RunningOn string `json:"running_on"`
+	Volumes   []struct {
+		Name          string            `json:"name"`
+		Disks         map[string]string `json:"disks"`
+		Sync          string            `json:"sync"`
+		ResyncedBytes int64             `json:"resynced_bytes"`
+	} `json:"volume_status"`
+}
+
+func getVM(t *testing.T, l *Lab, name string) (apiVM, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var v apiVM
+	out, err := l.CLI(ctx, "", "--json", "vm", "info", name)
+	if err != nil {
+		return v, fmt.Errorf("vm info %s: %v: %s", name, err, out)
+	}
+	return v, json.Unmarshal(out, &v)
+}
+
+// waitVM waits until check finds nothing wrong with the VM.
+func waitVM(t *testing.T, l *Lab, name, when string, timeout time.Duration, check func(apiVM) string) apiVM {
+	t.Helper()
+	why := "not asked yet"
+	var v apiVM
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		var err error
+		if v, err = getVM(t, l, name); err != nil {
+			why = err.Error()
+			continue
+		}
+		if why = check(v); why == "" {
+			return v
+		}
+	}
+	t.Fatalf("%s: %s", when, why)
+	return v
+}
+
+// guestConsole is the VM's serial console as the system shows it.
+func guestConsole(l *Lab, name string) (*seqlog.Console, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := l.CLI(ctx, "", "vm", "console", name, "--bytes", "1048576")
+	if err != nil {
+		return nil, fmt.Errorf("vm console %s: %v: %s", name, err, out)
+	}
+	return seqlog.ParseConsole(out), nil
+}
+
+// startHAVM uploads the test guest, creates the HA VM on node0 and waits
+// until its guest has acknowledged a few writes.
+func startHAVM(t *testing.T, l *Lab, logf func(string, ...any)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	iso, err := guest.Build(ctx, "")
+	if err != nil {
+		t.Fatalf("test guest: %v", err)
+	}
+	if out, err := l.CLI(ctx, "", "vcd", "upload", iso, "--name", guestVCD); err != nil {
+		t.Fatalf("vcd upload: %v\n%s", err, out)
+	}
+	if out, err := l.CLI(ctx, "", "vm", "create", haVM, "--mode", "ha", "--vcpus", "1", "--memory", "256M",
+		"--volume", "root:64M", "--cd", guestVCD, "--node", "node0"); err != nil {
+		t.Fatalf("vm create: %v\n%s", err, out)
+	}
+	start := time.Now()
+	if out, err := l.CLI(ctx, "", "vm", "start", haVM); err != nil {
+		t.Fatalf("vm start: %v\n%s", err, out)
+	}
+	waitVM(t, l, haVM, "HA VM started", 5*time.Minute, func(v apiVM) string {
+		if v.State != "running" || v.RunningOn != "node0" {
+			return fmt.Sprintf("%s on %q", v.State, v.RunningOn)
+		}
+		if len(v.Volumes) != 1 || v.Volumes[0].Sync != "in-sync" {
+			return fmt.Sprintf("volumes %+v", v.Volumes)
+		}
+		return ""
+	})
+	var c *seqlog.Console
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(2 * time.Second) {
+		if c, err = guestConsole(l, haVM); err == nil && c.Current() != nil && c.Current().Seqs >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the HA VM's guest acknowledged no 10 writes in 5 minutes (%v): %+v", err, c)
+		}
+	}
+	b := c.Current()
+	logf("HA VM %s runs on node0: guest %s wrote up to SEQ %d, %v after vm start", haVM, b.Short(), b.Seq, time.Since(start).Round(time.Second))
+}
+
+// lastSeqUntil reads the guest's console as fast as the API answers until
+// stop is closed, and returns the highest SEQ seen with its boot: every
+// one of them was acknowledged by the disk before it was printed.
+func lastSeqUntil(l *Lab, stop <-chan struct{}) (seq uint64, boot string) {
+	for {
+		if c, err := guestConsole(l, haVM); err == nil && c.Current() != nil && c.Current().Seq > seq {
+			seq, boot = c.Current().Seq, c.Current().Short()
+		}
+		select {
+		case <-stop:
+			return seq, boot
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// checkHAFailover: node0 (running the VM) has lost its power; node1 must
+// restart the VM, whose guest must find every write it acknowledged.
+func checkHAFailover(t *testing.T, l *Lab, off time.Time, lastSeq uint64, lastBoot string, logf func(string, ...any)) {
+	waitVM(t, l, haVM, "HA VM after node0's loss", 5*time.Minute, func(v apiVM) string {
+		if v.State != "running" || v.RunningOn != "node1" {
+			return fmt.Sprintf("%s on %q", v.State, v.RunningOn)
+		}
+		return ""
+	})
+	var c *seqlog.Console
+	var err error
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(time.Second) {
+		if c, err = guestConsole(l, haVM); err == nil && c.Current() != nil && c.Current().HasLast && c.Current().Seqs > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the HA VM's guest on node1 printed no LAST and SEQ in 5 minutes (%v): %+v", err, c)
+		}
+	}
+	b := c.Current()
+	logf("HA VM restarted on node1 (guest %s, %v after the power cut): LAST %d, last SEQ printed on node0 before the cut %d (guest %s)",
+		b.Short(), time.Since(off).Round(time.Second), b.Last, lastSeq, lastBoot)
+	if b.Short() == lastBoot {
+		t.Errorf("the guest on node1 has node0's boot id %s: not restarted?", lastBoot)
+	}
+	if b.Last < lastSeq {
+		t.Errorf("acknowledged writes lost: the guest on node1 found SEQ %d on its disk, node0's printed %d", b.Last, lastSeq)
+	}
+	if len(b.Errors) > 0 {
+		t.Errorf("guest errors on node1: %q", b.Errors)
+	}
+}
+
+// checkResync: node0 is back; the volume must resync (only what changed
+// while it was away) and be UpToDate on both nodes.
+func checkResync(t *testing.T, l *Lab, logf func(string, ...any)) {
+	v := waitVM(t, l, haVM, "volume resync after node0's return", 10*time.Minute, func(v apiVM) string {
+		if len(v.Volumes) != 1 {
+			return fmt.Sprintf("volumes %+v", v.Volumes)
+		}
+		vol := v.Volumes[0]
+		if vol.Sync != "in-sync" || vol.Disks["node0"] != "UpToDate" || vol.Disks["node1"] != "UpToDate" {
+			return fmt.Sprintf("volume %s: %s %v", vol.Name, vol.Sync, vol.Disks)
+		}
+		return ""
+	})
+	vol := v.Volumes[0]
+	logf("volume %s UpToDate on both nodes after node0's return; %d bytes resynced (of a %d MiB volume)", vol.Name, vol.ResyncedBytes, 64)
+	if vol.ResyncedBytes <= 0 || vol.ResyncedBytes >= 64<<20 {
+		t.Errorf("resynced %d bytes: want some, and fewer than the whole 64 MiB volume", vol.ResyncedBytes)
+	}
+	if strings.TrimSpace(v.RunningOn) != "node1" {
+		t.Errorf("the VM moved to %q when node0 returned", v.RunningOn)
+	}
+}

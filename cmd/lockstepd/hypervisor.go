@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lockstep-ft/lockstep/agent/ha"
+	"github.com/lockstep-ft/lockstep/agent/vm"
+)
+
+// libvirtURI is the node's own libvirt (QEMU/KVM).
+const libvirtURI = "qemu:///system"
+
+// hypervisor adapts agent/vm's libvirt to what the VM manager needs.
+type hypervisor struct{ lv vm.Hypervisor }
+
+func (h hypervisor) Start(ctx context.Context, xml string) error { return h.lv.Start(ctx, xml) }
+func (h hypervisor) Shutdown(_ context.Context, name string) error {
+	return h.lv.Shutdown(name)
+}
+func (h hypervisor) Destroy(_ context.Context, name string) error {
+	err := h.lv.Destroy(name)
+	if errors.Is(err, vm.ErrNotRunning) {
+		return nil
+	}
+	return err
+}
+func (h hypervisor) Running(context.Context) ([]string, error) {
+	ds, err := h.lv.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Name)
+	}
+	return out, nil
+}
+
+// openLibvirt waits for the node's libvirt: its daemon is socket-activated
+// and may still be starting when the agent comes up.
+func openLibvirt(ctx context.Context, logf func(string, ...any)) (*vm.Libvirt, error) {
+	for i := 0; ; i++ {
+		lv, err := vm.Open(libvirtURI)
+		if err == nil {
+			return lv, nil
+		}
+		if i%10 == 0 {
+			logf("vms: libvirt: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// domain is a VM record as libvirt should run it on this node: its
+// volumes are this node's DRBD devices, its CD this node's copy of the VCD,
+// its NICs on the bridges of the networks' names.
+func (s *vmService) domain(r *ha.Record) (string, error) {
+	d := vm.Domain{Name: r.Spec.Name, UUID: r.UUID, VCPUs: r.Spec.VCPUs, MemoryMiB: r.Spec.MemoryMiB,
+		ConsoleLog: s.consolePath(r.Spec.Name)}
+	for _, v := range r.Volumes {
+		d.Disks = append(d.Disks, vm.Disk{Path: v.Device(), Serial: v.Name})
+	}
+	if r.Spec.CD != "" {
+		d.CD = s.c.vcdPath(r.Spec.CD)
+	}
+	if len(r.MACs) != len(r.Spec.NICs) {
+		return "", fmt.Errorf("%d NICs but %d MACs", len(r.Spec.NICs), len(r.MACs))
+	}
+	for i, n := range r.Spec.NICs {
+		d.NICs = append(d.NICs, vm.NIC{Bridge: n.Network, MAC: r.MACs[i]})
+	}
+	return vm.DomainXML(d)
+}
+
+func vmMAC(systemID, name string, i int) string { return vm.MAC(systemID, name, i) }

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lockstep-ft/lockstep/agent/api"
+	"github.com/lockstep-ft/lockstep/agent/ha"
+	"github.com/lockstep-ft/lockstep/agent/member"
+	"github.com/lockstep-ft/lockstep/cluster/membership"
+)
+
+// vmPeerRoutes are the VM service's node-to-node calls: the primary hands
+// over the VM table and runs VM actions on the other node; the other node
+// reports what it has and which VMs stopped by themselves.
+func (s *vmService) vmPeerRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("PUT /peer/v1/vms", func(w http.ResponseWriter, r *http.Request) {
+		var t ha.Table
+		if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(&t); err != nil {
+			writePeer(w, http.StatusBadRequest, api.Error{Error: "VM table: " + err.Error(), Code: api.CodeBadRequest})
+			return
+		}
+		took, err := s.mgr.SetTable(r.Context(), &t, false)
+		if err != nil {
+			s.c.logf("vms: VM table from the peer: %v", err)
+		}
+		if took {
+			s.c.logf("vms: took the VM table of term %d generation %d from the peer", t.Term, t.Generation)
+		}
+		writePeer(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("GET /peer/v1/vms", func(w http.ResponseWriter, r *http.Request) {
+		writePeer(w, http.StatusOK, s.mgr.Table())
+	})
+	mux.HandleFunc("GET /peer/v1/resources", func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.localResources(r.Context())
+		if err != nil {
+			writePeer(w, http.StatusInternalServerError, api.Error{Error: err.Error(), Code: api.CodeInternal})
+			return
+		}
+		writePeer(w, http.StatusOK, res)
+	})
+	for _, action := range []string{"start", "shutdown", "poweroff"} {
+		mux.HandleFunc("POST /peer/v1/vms/{name}/"+action, func(w http.ResponseWriter, r *http.Request) {
+			if err := s.local(r.Context(), r.PathValue("name"), action); err != nil {
+				writePeer(w, http.StatusConflict, api.Error{Error: err.Error(), Code: api.CodeConflict})
+				return
+			}
+			writePeer(w, http.StatusOK, struct{}{})
+		})
+	}
+	mux.HandleFunc("POST /peer/v1/vms/{name}/stopped", func(w http.ResponseWriter, r *http.Request) {
+		if s.c.runner.Status().State != membership.StatePrimary {
+			writePeer(w, http.StatusConflict, api.Error{Error: "not the primary", Code: api.CodeConflict})
+			return
+		}
+		s.markStopped(r.Context(), r.PathValue("name"))
+		writePeer(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("GET /peer/v1/vms/{name}/console", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
+		if err != nil || n < 1 || n > 1<<20 {
+			n = 64 << 10
+		}
+		b, err := s.consoleTail(r.PathValue("name"), n)
+		if err != nil {
+			writePeer(w, http.StatusInternalServerError, api.Error{Error: err.Error(), Code: api.CodeInternal})
+			return
+		}
+		writePeer(w, http.StatusOK, consoleTail{Data: b})
+	})
+}
+
+// onMember carries out the membership's decisions about VMs, and gives a
+// peer that (re)joins the primary's VM table. A release is done before
+// the membership goes on: the peer may start the VMs as soon as it hears
+// of it, and stopping a VM is quick. Starting one is not, so a take-over
+// runs on its own.
+func (s *vmService) onMember(ev member.Event) {
+	switch ev.Kind {
+	case member.Release:
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.mgr.Release(ctx, ev.Resources); err != nil {
+			s.c.logf("vms: release %v: %v", ev.Resources, err)
+		}
+	case member.TakeOver:
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := s.mgr.TakeOver(ctx, ev.Resources); err != nil {
+				s.c.logf("vms: take over %v: %v", ev.Resources, err)
+			}
+		}()
+	case member.PeerJoined, member.BecamePrimary:
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			s.syncTable(ctx)
+		}()
+	}
+}
+
+// syncTable, on the primary, takes the peer's table if it is newer (the
+// peer was primary while this node was away) and then hands the result to
+// the peer.
+func (s *vmService) syncTable(ctx context.Context) {
+	if s.c.runner.Status().State != membership.StatePrimary {
+		return
+	}
+	var peer ha.Table
+	if err := s.c.peerDo(ctx, "GET", "/peer/v1/vms", nil, &peer, 30*time.Second); err == nil {
+		if took, err := s.mgr.SetTable(ctx, &peer, false); took {
+			s.c.logf("vms: took the peer's newer VM table (term %d generation %d); err %v", peer.Term, peer.Generation, err)
+		}
+	}
+	s.pushTable(ctx)
+}
+
+// reconcileLoop notices VMs that stopped by themselves (and adopts VMs
+// that kept running across an agent restart).
+func (s *vmService) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if err := s.mgr.Reconcile(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.c.logf("vms: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/lockstep-ft/lockstep/agent/ha"
+	"github.com/lockstep-ft/lockstep/agent/netcfg"
+)
+
+// lvmLocalConf keeps the host's LVM away from everything but real disks:
+// a VM's volume, and the DRBD device over it, may hold the guest's own LVM
+// physical volume, which the host must never activate (or, worse, write).
+// lvmlocal.conf overrides lvm.conf; it is on the root's tmpfs, so the agent
+// writes it at every start, before any DRBD device exists.
+const lvmLocalConf = `# Written by lockstepd: the host's LVM sees physical disks only.
+devices {
+	global_filter = [ "r|^/dev/drbd|", "a|^/dev/(sd|vd|hd|xvd|nvme|md|cciss)|", "r|.*|" ]
+}
+`
+
+// startVMs sets up this node's VM service: the replication link's
+// address, the storage group on the install's storage partition (made on
+// the first start), DRBD, libvirt, and the VM manager with the table from
+// STATE. The volumes of the table's VMs are brought up in the background.
+func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
+	rep := netcfg.ReplicationFor(c.cfg.Network, c.id.NodeID)
+	if err := netcfg.ApplyReplication(c.links, rep); err != nil {
+		return nil, fmt.Errorf("replication link: %w", err)
+	}
+	if err := os.WriteFile("/etc/lvm/lvmlocal.conf", []byte(lvmLocalConf), 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := exec.CommandContext(ctx, "modprobe", "drbd").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("modprobe drbd: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	st, err := newNodeStorage(ctx, c, rep)
+	if err != nil {
+		return nil, err
+	}
+	lv, err := openLibvirt(ctx, c.logf)
+	if err != nil {
+		return nil, err
+	}
+	s := &vmService{c: c, st: st, consoleDir: filepath.Join(c.stateDir, "vm")}
+	if err := os.MkdirAll(s.consoleDir, 0o755); err != nil {
+		return nil, err
+	}
+	s.mgr, err = ha.New(ha.Options{
+		TablePath: filepath.Join(c.stateDir, "vms.json"),
+		Storage:   st, Hypervisor: hypervisor{lv}, Membership: c.runner,
+		Domain: s.domain, Logf: c.logf, Stopped: s.stopped,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := s.mgr.Prepare(ctx); err != nil {
+			c.logf("vms: preparing volumes: %v", err)
+		}
+		s.reconcileLoop(ctx)
+	}()
+	return s, nil
+}
