@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Storage makes a VM's volumes usable on this node.
@@ -21,6 +22,10 @@ type Storage interface {
 	Demote(ctx context.Context, v Volume) error
 	// Remove takes the resource down and deletes the logical volume.
 	Remove(ctx context.Context, v Volume) error
+	// AllowTwoPrimaries lets both nodes hold v as primary, which only a
+	// live migration needs: the destination's QEMU opens the volume
+	// before the source's lets go of it.
+	AllowTwoPrimaries(ctx context.Context, v Volume, allow bool) error
 }
 
 // Hypervisor runs VMs on this node (libvirt in production).
@@ -30,6 +35,9 @@ type Hypervisor interface {
 	Destroy(ctx context.Context, name string) error
 	// Running lists the VMs that run on this node.
 	Running(ctx context.Context) ([]string, error)
+	// Migrate moves a running VM live to the peer node, whose hypervisor
+	// runs it from xml.
+	Migrate(ctx context.Context, name, xml string) error
 }
 
 // Membership is told what this node runs (agent/member's Runner).
@@ -44,6 +52,9 @@ type Options struct {
 	// Domain turns a record into the hypervisor's definition of the VM.
 	Domain func(*Record) (string, error)
 	Logf   func(format string, args ...any)
+	// Starting is told that a VM is about to start here (from its
+	// beginning, not by migration).
+	Starting func(name string)
 	// Stopped is told about a VM that stopped here by itself (the guest
 	// shut down), so that the primary records it as stopped.
 	Stopped func(name string)
@@ -53,9 +64,10 @@ type Options struct {
 type Manager struct {
 	o Options
 
-	mu    sync.Mutex // guards table and owned
-	table *Table
-	owned map[string]bool // VMs running here
+	mu       sync.Mutex // guards table and owned
+	table    *Table
+	owned    map[string]bool // VMs running here
+	incoming map[string]bool // VMs migrating here, not yet announced
 
 	op sync.Mutex // one start/stop at a time: DRBD roles follow the VM
 }
@@ -71,11 +83,14 @@ func New(o Options) (*Manager, error) {
 	if o.Stopped == nil {
 		o.Stopped = func(string) {}
 	}
+	if o.Starting == nil {
+		o.Starting = func(string) {}
+	}
 	t, err := LoadTable(o.TablePath)
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{o: o, table: t, owned: map[string]bool{}}, nil
+	return &Manager{o: o, table: t, owned: map[string]bool{}, incoming: map[string]bool{}}, nil
 }
 
 // Table returns a copy of the VM table.
@@ -212,6 +227,7 @@ func (m *Manager) start(ctx context.Context, name string, force bool) error {
 		}
 		promoted = append(promoted, v)
 	}
+	m.o.Starting(name)
 	if err := m.o.Hypervisor.Start(ctx, xml); err != nil {
 		undo()
 		return fmt.Errorf("vm %s: %w", name, err)
@@ -323,7 +339,7 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		return err
 	}
 	for _, n := range running {
-		if _, err := m.record(n); err == nil && !m.isRunning(n) {
+		if _, err := m.record(n); err == nil && !m.isRunning(n) && !m.isIncoming(n) {
 			m.o.Logf("ha: vm %s found running here; adopted", n)
 			m.setOwned(n, true)
 		}
@@ -345,4 +361,132 @@ func vmNames(res []string) []string {
 		}
 	}
 	return n
+}
+
+func (m *Manager) isIncoming(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.incoming[name]
+}
+
+// A live migration, as the primary runs it (SPEC A9, A11):
+//
+//  1. the destination: PrepareIncoming (its volumes primary beside the
+//     source's);
+//  2. the source: MigrateOut (the hypervisors move the VM; the source's
+//     volumes go secondary and it stops announcing the VM);
+//  3. the destination: FinishIncoming (it announces the VM once the
+//     source's heartbeats no longer do, so that the membership never sees
+//     the VM on both nodes and stops one of them).
+//
+// If step 2 fails, the destination's FinishIncoming(false) undoes step 1.
+
+// PrepareIncoming readies this node to receive name by live migration.
+func (m *Manager) PrepareIncoming(ctx context.Context, name string) error {
+	m.op.Lock()
+	defer m.op.Unlock()
+	r, err := m.record(name)
+	if err != nil {
+		return err
+	}
+	if m.isRunning(name) {
+		return fmt.Errorf("vm %s runs here already", name)
+	}
+	m.mu.Lock()
+	m.incoming[name] = true
+	m.mu.Unlock()
+	for _, v := range r.Volumes {
+		if err := m.o.Storage.Ensure(ctx, v); err != nil {
+			return fmt.Errorf("vm %s volume %s: %w", name, v.Name, err)
+		}
+		if err := m.o.Storage.AllowTwoPrimaries(ctx, v, true); err != nil {
+			return fmt.Errorf("vm %s volume %s: %w", name, v.Name, err)
+		}
+		if err := m.o.Storage.Promote(ctx, v, false); err != nil {
+			return fmt.Errorf("vm %s volume %s: %w", name, v.Name, err)
+		}
+	}
+	return nil
+}
+
+// MigrateOut moves name, running here, to the peer.
+func (m *Manager) MigrateOut(ctx context.Context, name string) error {
+	m.op.Lock()
+	defer m.op.Unlock()
+	r, err := m.record(name)
+	if err != nil {
+		return err
+	}
+	if !m.isRunning(name) {
+		return fmt.Errorf("vm %s does not run on this node", name)
+	}
+	xml, err := m.o.Domain(r)
+	if err != nil {
+		return fmt.Errorf("vm %s: %w", name, err)
+	}
+	for _, v := range r.Volumes {
+		if err := m.o.Storage.AllowTwoPrimaries(ctx, v, true); err != nil {
+			return fmt.Errorf("vm %s volume %s: %w", name, v.Name, err)
+		}
+	}
+	off := func() {
+		for _, v := range r.Volumes {
+			if err := m.o.Storage.AllowTwoPrimaries(context.WithoutCancel(ctx), v, false); err != nil {
+				m.o.Logf("ha: vm %s volume %s: %v", name, v.Name, err)
+			}
+		}
+	}
+	if err := m.o.Hypervisor.Migrate(ctx, name, xml); err != nil {
+		off()
+		return fmt.Errorf("vm %s: live migration: %w", name, err)
+	}
+	for _, v := range r.Volumes {
+		if err := m.o.Storage.Demote(ctx, v); err != nil {
+			m.o.Logf("ha: vm %s volume %s: %v", name, v.Name, err)
+		}
+	}
+	off()
+	m.setOwned(name, false)
+	m.o.Logf("ha: vm %s migrated to the peer", name)
+	return nil
+}
+
+// FinishIncoming ends a migration to this node: ok, the VM runs here and
+// is announced once peerOwns says the peer no longer announces it (or
+// after a while, if the peer is gone); not ok, the volumes go back.
+func (m *Manager) FinishIncoming(ctx context.Context, name string, ok bool, peerOwns func() bool) error {
+	m.op.Lock()
+	defer m.op.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.incoming, name)
+		m.mu.Unlock()
+	}()
+	r, err := m.record(name)
+	if err != nil {
+		return err
+	}
+	for _, v := range r.Volumes {
+		if !ok {
+			if err := m.o.Storage.Demote(ctx, v); err != nil {
+				m.o.Logf("ha: vm %s volume %s: %v", name, v.Name, err)
+			}
+		}
+		if err := m.o.Storage.AllowTwoPrimaries(ctx, v, false); err != nil {
+			m.o.Logf("ha: vm %s volume %s: %v", name, v.Name, err)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	for i := 0; i < 100 && peerOwns(); i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	m.setOwned(name, true)
+	m.o.Logf("ha: vm %s migrated here", name)
+	return nil
 }

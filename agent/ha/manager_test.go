@@ -33,6 +33,16 @@ func (f *fakes) Promote(_ context.Context, v Volume, force bool) error {
 }
 func (f *fakes) Demote(_ context.Context, v Volume) error { return f.do("demote " + v.Resource()) }
 func (f *fakes) Remove(_ context.Context, v Volume) error { return f.do("remove " + v.Resource()) }
+func (f *fakes) AllowTwoPrimaries(_ context.Context, v Volume, on bool) error {
+	return f.do(fmt.Sprintf("two-primaries %s %v", v.Resource(), on))
+}
+func (f *fakes) Migrate(_ context.Context, n, xml string) error {
+	if err := f.do("migrate " + n); err != nil {
+		return err
+	}
+	f.running = slices.DeleteFunc(f.running, func(s string) bool { return s == n })
+	return nil
+}
 func (f *fakes) Start(_ context.Context, xml string) error {
 	if err := f.do("start " + xml); err != nil {
 		return err
@@ -168,5 +178,62 @@ func TestFreeMinorAndNames(t *testing.T) {
 	}
 	if ValidName("vm", "Web") == "" || ValidName("vm", "-x") == "" || ValidName("vm", "web-1") != "" {
 		t.Error("ValidName")
+	}
+}
+
+func TestLiveMigration(t *testing.T) {
+	src, fs := newManager(t)
+	dst, fd := newManager(t)
+	ctx := context.Background()
+	src.Start(ctx, "db", false)
+	fs.log = nil
+	if err := dst.PrepareIncoming(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ensure lsv2", "two-primaries lsv2 true", "promote lsv2 force=false"}; !slices.Equal(fd.log, want) {
+		t.Errorf("destination prepare: %q, want %q", fd.log, want)
+	}
+	// The VM appears on the destination before it is announced there:
+	// Reconcile must not adopt it yet.
+	fd.running = []string{"db"}
+	dst.Reconcile(ctx)
+	if len(dst.Running()) != 0 {
+		t.Fatal("an incoming VM was adopted before the migration finished")
+	}
+	if err := src.MigrateOut(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"two-primaries lsv2 true", "migrate db", "demote lsv2", "two-primaries lsv2 false"}; !slices.Equal(fs.log, want) {
+		t.Errorf("source: %q, want %q", fs.log, want)
+	}
+	if len(src.Running()) != 0 || len(fs.resource) != 0 {
+		t.Errorf("source still announces %q", fs.resource)
+	}
+	asked := 0
+	if err := dst.FinishIncoming(ctx, "db", true, func() bool { asked++; return asked < 3 }); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 3 || !slices.Equal(fd.resource, []string{"vm:db"}) {
+		t.Errorf("destination announced %q after asking %d times", fd.resource, asked)
+	}
+}
+
+func TestFailedMigrationUndoes(t *testing.T) {
+	src, fs := newManager(t)
+	dst, fd := newManager(t)
+	ctx := context.Background()
+	src.Start(ctx, "db", false)
+	dst.PrepareIncoming(ctx, "db")
+	fs.failOn = "migrate"
+	if err := src.MigrateOut(ctx, "db"); err == nil {
+		t.Fatal("no error")
+	}
+	if !slices.Equal(src.Running(), []string{"db"}) || fs.log[len(fs.log)-1] != "two-primaries lsv2 false" {
+		t.Errorf("source after a failed migration: running %q, calls %q", src.Running(), fs.log)
+	}
+	fd.log = nil
+	dst.FinishIncoming(ctx, "db", false, func() bool { return false })
+	if want := []string{"demote lsv2", "two-primaries lsv2 false"}; !slices.Equal(fd.log, want) || len(dst.Running()) != 0 {
+		t.Errorf("destination undo: %q running %q", fd.log, dst.Running())
 	}
 }

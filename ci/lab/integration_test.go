@@ -21,8 +21,12 @@ import (
 // host, node1 with "Replace PM, join system" pinning node0's CA), the system
 // formed with both nodes healthy and every link up as the CLI reports it
 // through the system IP; then, each checked with the CLI: priv0 cut (a
-// link alert, no failover), node0's power cut (the system IP answers from
-// node1, node0 shows as lost), node0 powered on (it rejoins as secondary),
+// link alert, no failover), an HA VM started on node0 (the test guest from
+// a VCD, writing fsync'd sequence numbers to its mirrored volume), node0's
+// power cut (the system IP answers from node1, node0 shows as lost, the VM
+// restarts on node1 and finds every write its guest acknowledged), node0
+// powered on (it rejoins as secondary, the volume resyncs only what
+// changed), workon of either node (the VM moves live, its guest going on),
 // every link cut (exactly one node serves the system IP), a rogue machine
 // on priv0 (refused by both nodes: the system is full), ibiz cut (pings
 // stop and come back), then down, after which nothing of the lab may be
@@ -208,6 +212,10 @@ func TestLabUpFaultsDown(t *testing.T) {
 		t.Errorf("primary after node0 rejoined: %q, want node1 (a returning node does not take the role back)", p)
 	}
 	checkResync(t, l, logf)
+	// Maintenance moves the VM live, there and back: it ends on node1,
+	// the primary, which keeps it through the all-links cut below.
+	checkWorkon(t, l, "node1", "node0", logf)
+	checkWorkon(t, l, "node0", "node1", logf)
 
 	// Cut every link between the nodes, the witness still reachable on
 	// ibiz: exactly one side serves the system IP.

@@ -187,3 +187,51 @@ func checkResync(t *testing.T, l *Lab, logf func(string, ...any)) {
 		t.Errorf("the VM moved to %q when node0 returned", v.RunningOn)
 	}
 }
+
+// checkWorkon puts the node running the HA VM into maintenance: the VM
+// must move to the other node by live migration, its guest going on with
+// the same boot and counter; workoff brings the node back.
+func checkWorkon(t *testing.T, l *Lab, from, to string, logf func(string, ...any)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	before, err := guestConsole(l, haVM)
+	if err != nil || before.Current() == nil {
+		t.Fatalf("console before workon: %v", err)
+	}
+	b0 := before.Current()
+	start := time.Now()
+	if out, err := l.CLI(ctx, "", "node", "workon", from); err != nil {
+		t.Fatalf("node workon %s: %v\n%s", from, err, out)
+	}
+	waitVM(t, l, haVM, "HA VM after workon "+from, 5*time.Minute, func(v apiVM) string {
+		if v.State != "running" || v.RunningOn != to {
+			return fmt.Sprintf("%s on %q", v.State, v.RunningOn)
+		}
+		return ""
+	})
+	moved := time.Since(start)
+	// The destination's console log starts with the migration: its first
+	// lines are the same boot's.
+	var after *seqlog.Console
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		if after, err = guestConsole(l, haVM); err == nil && after.Current() != nil && after.Current().Ticks > 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TICK from the guest on %s after the migration (%v)", to, err)
+		}
+	}
+	b1 := after.Current()
+	logf("workon %s: HA VM moved to %s in %v; guest %s TICK %d before, %s TICK %d after (SEQ %d)",
+		from, to, moved.Round(100*time.Millisecond), b0.Short(), b0.Tick, b1.Short(), b1.Tick, b1.Seq)
+	if b1.Short() != b0.Short() || b1.HasLast {
+		t.Errorf("the guest restarted instead of moving: boot %s (LAST printed: %v), was %s", b1.Short(), b1.HasLast, b0.Short())
+	}
+	if b1.Tick <= b0.Tick || b1.Seq <= b0.Seq {
+		t.Errorf("the guest's counters did not go on: TICK %d -> %d, SEQ %d -> %d", b0.Tick, b1.Tick, b0.Seq, b1.Seq)
+	}
+	if out, err := l.CLI(ctx, "", "node", "workoff", from); err != nil {
+		t.Errorf("node workoff %s: %v\n%s", from, err, out)
+	}
+	waitNodes(t, l, "", "workoff "+from, func(ns []apiNode) string { return allHealthy(ns) })
+}

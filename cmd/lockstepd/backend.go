@@ -172,8 +172,38 @@ func (b *clusterBackend) action(ctx context.Context, verb, node string) error {
 	return c.peerCall(ctx, "POST", "/peer/v1/"+verb, nil)
 }
 
+// Workon puts node n into maintenance and moves its VMs to the other node
+// by live migration (SPEC A11); it returns once the node is marked, the
+// VMs move in the background ("vm list" shows them arrive).
 func (b *clusterBackend) Workon(ctx context.Context, n string) error {
-	return b.action(ctx, "workon", n)
+	s := b.c.vms
+	var moving []string
+	if s != nil {
+		for name, node := range s.where() {
+			if node == n {
+				moving = append(moving, name)
+			}
+		}
+	}
+	if len(moving) > 0 {
+		if err := s.primaryOnly(); err != nil {
+			return err
+		}
+		if !b.c.runner.Status().Connected {
+			return api.Conflict(fmt.Sprintf("%s runs %v and the other node is not connected to take them", n, moving))
+		}
+	}
+	if err := b.action(ctx, "workon", n); err != nil {
+		return err
+	}
+	if len(moving) > 0 {
+		go func() {
+			if err := s.evacuate(context.Background(), n); err != nil {
+				b.c.logf("workon %s: %v", n, err)
+			}
+		}()
+	}
+	return nil
 }
 func (b *clusterBackend) Workoff(ctx context.Context, n string) error {
 	return b.action(ctx, "workoff", n)
@@ -198,7 +228,7 @@ func (c *clusterd) maintenance() bool {
 func (c *clusterd) selfAction(verb string) error {
 	switch verb {
 	case "workon":
-		// Maintenance mode; moving the node's VMs to the peer comes with them.
+		// The primary moves the node's VMs away (Workon).
 		return os.WriteFile(c.maintenancePath(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
 	case "workoff":
 		if err := os.Remove(c.maintenancePath()); err != nil && !os.IsNotExist(err) {

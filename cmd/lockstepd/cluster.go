@@ -124,7 +124,7 @@ func (c *clusterd) start(ctx context.Context, cfg nodeconfig.Config, res netcfg.
 	// The VM service comes before the membership runs, so that no
 	// decision about VMs (take over, release) finds it missing.
 	if c.vms, err = c.startVMs(ctx); err != nil {
-		c.logf("vms: this node cannot run VMs: %v", err)
+		c.vmLogf("vms: this node cannot run VMs: %v", err)
 		c.alerts.add(time.Now(), membership.Alert{Kind: "vm.unavailable", Detail: err.Error()})
 		c.vmsErr = err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/ha"
@@ -14,7 +15,18 @@ import (
 const libvirtURI = "qemu:///system"
 
 // hypervisor adapts agent/vm's libvirt to what the VM manager needs.
-type hypervisor struct{ lv vm.Hypervisor }
+type hypervisor struct {
+	lv   vm.Hypervisor
+	peer netip.Addr // the peer's replication address
+}
+
+// Migrate implements ha.Hypervisor: peer to peer, to the peer's libvirtd
+// on the replication link, and QEMU's migration stream over the same link
+// (by default QEMU would use the host name, which is not on that link).
+func (h hypervisor) Migrate(ctx context.Context, name, xml string) error {
+	dest := fmt.Sprintf("qemu+tcp://%s:%d/system", h.peer, libvirtPort)
+	return h.lv.Migrate(ctx, name, dest, xml, vm.MigrateOptions{DataURI: "tcp://" + h.peer.String(), AutoConverge: true})
+}
 
 func (h hypervisor) Start(ctx context.Context, xml string) error { return h.lv.Start(ctx, xml) }
 func (h hypervisor) Shutdown(_ context.Context, name string) error {

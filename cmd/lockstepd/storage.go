@@ -23,8 +23,9 @@ import (
 
 const (
 	// firstGroup is the storage group made on the install's storage
-	// partition.
-	firstGroup = "sg0"
+	// partition. Not "sg0": a volume group's /dev/<name> must not be a
+	// device node, and /dev/sg0 is the SCSI generic driver's.
+	firstGroup = "storage0"
 	// drbdConfDir is on the root's tmpfs: the configuration is rewritten
 	// from the VM table at every start.
 	drbdConfDir = "/run/lockstep/drbd"
@@ -55,11 +56,18 @@ type drbdStorage struct {
 func newNodeStorage(ctx context.Context, c *clusterd, rep netcfg.Replication) (*drbdStorage, error) {
 	run := storage.Exec{}
 	s := &drbdStorage{run: run, lvm: &lvm.Manager{Runner: run}, adm: &drbd.Adm{Runner: run}, rep: rep,
-		self: c.id.NodeID, logf: c.logf,
+		self: c.id.NodeID, logf: c.vmLogf,
 		res: map[string]drbd.Resource{}, states: map[string]drbd.State{}, resync: map[string]int64{}}
 	groups, err := s.lvm.Groups(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The volumes must be there for DRBD whether or not udev's
+	// auto-activation ran before the agent's LVM filter existed.
+	for _, g := range groups {
+		if _, err := storage.Output(ctx, run, "vgchange", "-a", "y", g.Name); err != nil {
+			c.logf("storage: %v", err)
+		}
 	}
 	if len(groups) == 0 {
 		part, err := storagePartition("/proc", "/sys", nodeconfig.StateMount)
@@ -70,7 +78,7 @@ func newNodeStorage(ctx context.Context, c *clusterd, rep netcfg.Replication) (*
 		if err != nil {
 			return nil, err
 		}
-		c.logf("storage: made storage group %s on %s (%d MiB)", g.Name, part, g.SizeBytes>>20)
+		c.vmLogf("storage: made storage group %s on %s (%d MiB)", g.Name, part, g.SizeBytes>>20)
 	}
 	if s.adm.Config, err = drbd.WriteConfig(drbdConfDir, nil); err != nil {
 		return nil, err
@@ -259,6 +267,14 @@ func (s *drbdStorage) Status(v ha.Volume) volumeState {
 	if !ok {
 		return volumeState{}
 	}
+	if st.Replication.Syncing() {
+		// 8.4 sends no events while a resync runs: ask for its progress.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if now, err := s.adm.Status(ctx, v.Resource()); err == nil && now.Name != "" {
+			st = now
+		}
+		cancel()
+	}
 	vs := volumeState{Disk: string(st.Disk), PeerDisk: string(st.PeerDisk), Connected: st.Connection == drbd.ConnConnected,
 		SplitBrain: st.SplitBrain, ResyncedBytes: resynced}
 	if st.Replication.Syncing() {
@@ -285,4 +301,9 @@ func (s *drbdStorage) Groups(ctx context.Context) ([]groupInfo, error) {
 
 func apiGroupSpace(g lvm.Group) api.GroupSpace {
 	return api.GroupSpace{Devices: g.Devices, SizeBytes: g.SizeBytes, FreeBytes: g.FreeBytes}
+}
+
+// AllowTwoPrimaries implements ha.Storage.
+func (s *drbdStorage) AllowTwoPrimaries(ctx context.Context, v ha.Volume, allow bool) error {
+	return s.adm.AllowTwoPrimaries(ctx, v.Resource(), allow)
 }

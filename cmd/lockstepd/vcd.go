@@ -229,3 +229,28 @@ func (c *clusterd) vcdPeerRoutes(mux *http.ServeMux) {
 		writePeer(w, http.StatusOK, struct{}{})
 	})
 }
+
+// syncVCDs copies to the peer the VCDs it lacks or holds another copy of
+// (uploaded while it was away).
+func (c *clusterd) syncVCDs(ctx context.Context) error {
+	own, err := c.localVCDs()
+	if err != nil || len(own) == 0 {
+		return err
+	}
+	var theirs []api.VCD
+	if err := c.peerDo(ctx, "GET", "/peer/v1/vcds", nil, &theirs, 10*time.Second); err != nil {
+		return err
+	}
+	var errs []error
+	for _, v := range own {
+		if slices.ContainsFunc(theirs, func(p api.VCD) bool { return p.Name == v.Name && p.SHA256 == v.SHA256 }) {
+			continue
+		}
+		if err := c.copyVCDToPeer(ctx, v.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
+			continue
+		}
+		c.vmLogf("vcd: copied %s to the peer", v.Name)
+	}
+	return errors.Join(errs...)
+}

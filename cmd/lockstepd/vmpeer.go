@@ -27,10 +27,10 @@ func (s *vmService) vmPeerRoutes(mux *http.ServeMux) {
 		}
 		took, err := s.mgr.SetTable(r.Context(), &t, false)
 		if err != nil {
-			s.c.logf("vms: VM table from the peer: %v", err)
+			s.c.vmLogf("vms: VM table from the peer: %v", err)
 		}
 		if took {
-			s.c.logf("vms: took the VM table of term %d generation %d from the peer", t.Term, t.Generation)
+			s.c.vmLogf("vms: took the VM table of term %d generation %d from the peer", t.Term, t.Generation)
 		}
 		writePeer(w, http.StatusOK, struct{}{})
 	})
@@ -45,7 +45,7 @@ func (s *vmService) vmPeerRoutes(mux *http.ServeMux) {
 		}
 		writePeer(w, http.StatusOK, res)
 	})
-	for _, action := range []string{"start", "shutdown", "poweroff"} {
+	for _, action := range []string{"start", "shutdown", "poweroff", "prepare-in", "migrate-out", "finish-in", "abort-in"} {
 		mux.HandleFunc("POST /peer/v1/vms/{name}/"+action, func(w http.ResponseWriter, r *http.Request) {
 			if err := s.local(r.Context(), r.PathValue("name"), action); err != nil {
 				writePeer(w, http.StatusConflict, api.Error{Error: err.Error(), Code: api.CodeConflict})
@@ -87,39 +87,41 @@ func (s *vmService) onMember(ev member.Event) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := s.mgr.Release(ctx, ev.Resources); err != nil {
-			s.c.logf("vms: release %v: %v", ev.Resources, err)
+			s.c.vmLogf("vms: release %v: %v", ev.Resources, err)
 		}
 	case member.TakeOver:
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			if err := s.mgr.TakeOver(ctx, ev.Resources); err != nil {
-				s.c.logf("vms: take over %v: %v", ev.Resources, err)
+				s.c.vmLogf("vms: take over %v: %v", ev.Resources, err)
 			}
 		}()
-	case member.PeerJoined, member.BecamePrimary:
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			s.syncTable(ctx)
-		}()
+	case member.PeerJoined, member.PeerLost, member.BecamePrimary:
+		// superviseLoop hands the table over once the nodes are connected.
+		s.setPushed(nil)
 	}
 }
 
 // syncTable, on the primary, takes the peer's table if it is newer (the
-// peer was primary while this node was away) and then hands the result to
-// the peer.
+// peer was primary while this node was away), hands the result to the
+// peer and copies the VCDs the peer lacks.
 func (s *vmService) syncTable(ctx context.Context) {
-	if s.c.runner.Status().State != membership.StatePrimary {
+	if st := s.c.runner.Status(); st.State != membership.StatePrimary || !st.Connected {
 		return
 	}
 	var peer ha.Table
-	if err := s.c.peerDo(ctx, "GET", "/peer/v1/vms", nil, &peer, 30*time.Second); err == nil {
-		if took, err := s.mgr.SetTable(ctx, &peer, false); took {
-			s.c.logf("vms: took the peer's newer VM table (term %d generation %d); err %v", peer.Term, peer.Generation, err)
-		}
+	if err := s.c.peerDo(ctx, "GET", "/peer/v1/vms", nil, &peer, 30*time.Second); err != nil {
+		s.c.vmLogf("vms: reading the peer's VM table: %v", err)
+		return
+	}
+	if took, err := s.mgr.SetTable(ctx, &peer, false); took {
+		s.c.vmLogf("vms: took the peer's newer VM table (term %d generation %d); err %v", peer.Term, peer.Generation, err)
 	}
 	s.pushTable(ctx)
+	if err := s.c.syncVCDs(ctx); err != nil {
+		s.c.vmLogf("vcd: copying to the peer: %v", err)
+	}
 }
 
 // reconcileLoop notices VMs that stopped by themselves (and adopts VMs
@@ -129,12 +131,55 @@ func (s *vmService) reconcileLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if err := s.mgr.Reconcile(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			s.c.logf("vms: %v", err)
+			s.c.vmLogf("vms: %v", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// superviseLoop, on the primary, starts the VMs that should run and run
+// nowhere: after the whole system was down (the membership knows nothing
+// of what ran before), or after a start that failed. It waits until it
+// knows what the peer runs (connected, or lost), and gives each VM a minute
+// between attempts.
+func (s *vmService) superviseLoop(ctx context.Context) {
+	tried := map[string]time.Time{}
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := s.c.runner.Status()
+		if st.State == membership.StatePrimary && st.Connected && !s.peerHasTable() {
+			s.syncTable(ctx)
+		}
+		if st.State != membership.StatePrimary || !(st.Connected || st.PeerLost) {
+			continue
+		}
+		where := s.where()
+		for name, r := range s.mgr.Table().VMs {
+			if r.Want != ha.WantRunning || where[name] != "" || time.Since(tried[name]) < time.Minute {
+				continue
+			}
+			tried[name] = time.Now()
+			s.edit.Lock()
+			var err error
+			if s.where()[name] == "" { // a start under way may have ended
+				err = s.onNode(ctx, s.placement(r), name, "start")
+			}
+			s.edit.Unlock()
+			if err != nil {
+				s.c.vmLogf("vms: %s should run and runs nowhere; starting it failed: %v", name, err)
+			} else {
+				s.c.vmLogf("vms: %s should run and ran nowhere; started", name)
+			}
 		}
 	}
 }

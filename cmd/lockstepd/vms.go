@@ -58,6 +58,24 @@ type vmService struct {
 	st         nodeStorage
 	consoleDir string
 	edit       sync.Mutex // table changes, on the primary
+
+	pmu    sync.Mutex
+	pushed *ha.Table // the table the peer has, as far as this node knows
+}
+
+func (s *vmService) setPushed(t *ha.Table) {
+	s.pmu.Lock()
+	s.pushed = t
+	s.pmu.Unlock()
+}
+
+// peerHasTable reports whether the peer got this node's current table.
+func (s *vmService) peerHasTable() bool {
+	s.pmu.Lock()
+	p := s.pushed
+	s.pmu.Unlock()
+	t := s.mgr.Table()
+	return p != nil && p.Term == t.Term && p.Generation == t.Generation
 }
 
 // consolePath is where a VM's serial console is logged on this node.
@@ -232,7 +250,7 @@ func (s *vmService) commit(ctx context.Context, t *ha.Table) error {
 	cur := s.mgr.Table()
 	t.Term, t.Generation = s.c.runner.Status().Term, cur.Generation+1
 	if _, err := s.mgr.SetTable(ctx, t, true); err != nil {
-		s.c.logf("vms: preparing volumes: %v", err)
+		s.c.vmLogf("vms: preparing volumes: %v", err)
 	}
 	s.pushTable(ctx)
 	return nil
@@ -244,9 +262,12 @@ func (s *vmService) pushTable(ctx context.Context) {
 	if !s.c.runner.Status().Connected {
 		return
 	}
-	if err := s.c.peerDo(ctx, "PUT", "/peer/v1/vms", s.mgr.Table(), nil, 2*time.Minute); err != nil {
-		s.c.logf("vms: handing the VM table to the peer: %v", err)
+	t := s.mgr.Table()
+	if err := s.c.peerDo(ctx, "PUT", "/peer/v1/vms", t, nil, 2*time.Minute); err != nil {
+		s.c.vmLogf("vms: handing the VM table to the peer: %v", err)
+		return
 	}
+	s.setPushed(t)
 }
 
 func (b *clusterBackend) CreateVM(ctx context.Context, spec api.VMSpec) (api.VM, error) {
@@ -278,10 +299,10 @@ func (b *clusterBackend) CreateVM(ctx context.Context, spec api.VMSpec) (api.VM,
 	if err := s.commit(ctx, t); err != nil {
 		return api.VM{}, err
 	}
-	s.c.logf("vms: created %s (%s, %d vCPU, %d MiB, %d volumes)", spec.Name, spec.Mode, spec.VCPUs, spec.MemoryMiB, len(rec.Volumes))
+	s.c.vmLogf("vms: created %s (%s, %d vCPU, %d MiB, %d volumes)", spec.Name, spec.Mode, spec.VCPUs, spec.MemoryMiB, len(rec.Volumes))
 	if spec.Autostart {
 		if err := b.VMAction(ctx, spec.Name, "start"); err != nil {
-			s.c.logf("vms: autostart %s: %v", spec.Name, err)
+			s.c.vmLogf("vms: autostart %s: %v", spec.Name, err)
 		}
 	}
 	return b.VM(ctx, spec.Name)
@@ -552,7 +573,10 @@ func (b *clusterBackend) VMAction(ctx context.Context, name, action string) erro
 		if !running {
 			return api.Conflict(fmt.Sprintf("vm %q is not running", name))
 		}
-		return api.NotSupported("live migration")
+		if !s.c.runner.Status().Connected {
+			return api.Conflict(fmt.Sprintf("vm %q cannot move: the other node is not connected", name))
+		}
+		return s.migrate(ctx, name, node)
 	}
 	return &api.BadSpecError{Problems: []string{fmt.Sprintf("no VM action %q", action)}}
 }
@@ -590,6 +614,13 @@ func (s *vmService) local(ctx context.Context, name, action string) error {
 	switch action {
 	case "start":
 		return s.mgr.Start(ctx, name, !s.c.runner.Status().Connected)
+	case "prepare-in":
+		s.rotateConsole(name)
+		return s.mgr.PrepareIncoming(ctx, name)
+	case "migrate-out":
+		return s.mgr.MigrateOut(ctx, name)
+	case "finish-in", "abort-in":
+		return s.mgr.FinishIncoming(ctx, name, action == "finish-in", func() bool { return s.peerOwns(name) })
 	case "shutdown":
 		return s.mgr.Shutdown(ctx, name)
 	case "poweroff":
@@ -605,7 +636,7 @@ func (s *vmService) stopped(name string) {
 	defer cancel()
 	if s.c.runner.Status().State != membership.StatePrimary {
 		if err := s.c.peerDo(ctx, "POST", "/peer/v1/vms/"+name+"/stopped", nil, nil, 30*time.Second); err != nil {
-			s.c.logf("vms: telling the primary that %s stopped: %v", name, err)
+			s.c.vmLogf("vms: telling the primary that %s stopped: %v", name, err)
 		}
 		return
 	}
@@ -619,7 +650,7 @@ func (s *vmService) markStopped(ctx context.Context, name string) {
 	if r, ok := t.VMs[name]; ok && r.Want != ha.WantStopped {
 		r.Want = ha.WantStopped
 		s.commit(ctx, t)
-		s.c.logf("vms: %s stopped by itself", name)
+		s.c.vmLogf("vms: %s stopped by itself", name)
 	}
 }
 
@@ -745,4 +776,58 @@ func (b *clusterBackend) svc() (*vmService, error) {
 		return nil, api.Conflict(fmt.Sprintf("node%d cannot run VMs: %v", b.c.id.NodeID, b.c.vmsErr))
 	}
 	return b.c.vms, nil
+}
+
+// migrate moves a running VM live from node src to the other node (see
+// ha.Manager's PrepareIncoming for the steps).
+func (s *vmService) migrate(ctx context.Context, name, src string) error {
+	dst := nodeName(1 - s.c.id.NodeID)
+	if src != nodeName(s.c.id.NodeID) {
+		dst = nodeName(s.c.id.NodeID)
+	}
+	start := time.Now()
+	if err := s.onNode(ctx, dst, name, "prepare-in"); err != nil {
+		s.onNode(context.WithoutCancel(ctx), dst, name, "abort-in")
+		return fmt.Errorf("vm %s: preparing %s: %w", name, dst, err)
+	}
+	if err := s.onNode(ctx, src, name, "migrate-out"); err != nil {
+		s.onNode(context.WithoutCancel(ctx), dst, name, "abort-in")
+		return err
+	}
+	if err := s.onNode(ctx, dst, name, "finish-in"); err != nil {
+		return err
+	}
+	s.c.vmLogf("vms: %s moved live from %s to %s in %v", name, src, dst, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// peerOwns reports whether the peer's heartbeats still announce name.
+func (s *vmService) peerOwns(name string) bool {
+	return slices.Contains(s.c.runner.Status().PeerOwned, ha.Resource(name))
+}
+
+// evacuate moves every VM running on node to the other one (workon).
+func (s *vmService) evacuate(ctx context.Context, node string) error {
+	var errs []error
+	for name, n := range s.where() {
+		if n != node {
+			continue
+		}
+		s.edit.Lock()
+		err := s.migrate(ctx, name, node)
+		s.edit.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rotateConsole keeps one earlier console log: the log a VM shows is its
+// stretch on this node, from a start or an arrival by migration.
+func (s *vmService) rotateConsole(name string) {
+	p := s.consolePath(name)
+	if err := os.Rename(p, p+".1"); err != nil && !os.IsNotExist(err) {
+		s.c.vmLogf("vms: %v", err)
+	}
 }

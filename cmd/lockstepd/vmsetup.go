@@ -28,6 +28,14 @@ devices {
 // the first start), DRBD, libvirt, and the VM manager with the table from
 // STATE. The volumes of the table's VMs are brought up in the background.
 func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
+	// QEMU runs as libvirt-qemu and opens the VCDs under STATE: STATE
+	// must be traversable; the keys keep their own directory closed.
+	if err := os.Chmod(c.stateDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(filepath.Join(c.stateDir, "pki"), 0o700); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
 	rep := netcfg.ReplicationFor(c.cfg.Network, c.id.NodeID)
 	if err := netcfg.ApplyReplication(c.links, rep); err != nil {
 		return nil, fmt.Errorf("replication link: %w", err)
@@ -42,6 +50,9 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := configureLibvirt(ctx, rep, c.logf); err != nil {
+		return nil, err
+	}
 	lv, err := openLibvirt(ctx, c.logf)
 	if err != nil {
 		return nil, err
@@ -52,17 +63,25 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	}
 	s.mgr, err = ha.New(ha.Options{
 		TablePath: filepath.Join(c.stateDir, "vms.json"),
-		Storage:   st, Hypervisor: hypervisor{lv}, Membership: c.runner,
-		Domain: s.domain, Logf: c.logf, Stopped: s.stopped,
+		Storage:   st, Hypervisor: hypervisor{lv: lv, peer: rep.Peer}, Membership: c.runner,
+		Domain: s.domain, Logf: c.vmLogf, Stopped: s.stopped, Starting: s.rotateConsole,
 	})
 	if err != nil {
 		return nil, err
 	}
 	go func() {
 		if err := s.mgr.Prepare(ctx); err != nil {
-			c.logf("vms: preparing volumes: %v", err)
+			c.vmLogf("vms: preparing volumes: %v", err)
 		}
 		s.reconcileLoop(ctx)
 	}()
 	return s, nil
+}
+
+// vmLogf logs a VM or storage event in the journal and on the serial
+// console ("LOCKSTEP VMS …"), where the operator at the node (and the lab)
+// sees what happened to the guests without a shell.
+func (c *clusterd) vmLogf(format string, args ...any) {
+	c.logf(format, args...)
+	c.println("LOCKSTEP VMS " + fmt.Sprintf(format, args...))
 }

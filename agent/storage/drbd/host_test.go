@@ -68,7 +68,7 @@ func TestConfigParsedByDrbdadm84(t *testing.T) {
 			t.Fatalf("drbdadm-84 up all on %s: %v\n%s", tc.self, err, d.out.String())
 		}
 		for _, want := range []string{
-			"drbdsetup-84 attach 0 /dev/ls0/vm-web-disk0 /dev/ls0/vm-web-disk0 internal --on-io-error=detach",
+			"drbdsetup-84 attach 0 /dev/ls0/vm-web-disk0 /dev/ls0/vm-web-disk0 internal --c-min-rate=4M --c-max-rate=4000M --c-fill-target=8M --c-plan-ahead=20 --on-io-error=detach",
 			"drbdsetup-84 connect vm-web ipv4:" + tc.self + ":7789 ipv4:" + tc.peer + ":7789 --protocol=C --allow-two-primaries=no" +
 				" --after-sb-0pri=disconnect --after-sb-1pri=disconnect --after-sb-2pri=disconnect --rr-conflict=disconnect",
 			"drbdsetup-84 attach 1 /dev/ls0/vm-db-disk0 /dev/ls0/vm-db-disk0 internal",
