@@ -218,7 +218,11 @@ func TestLabUpFaultsDown(t *testing.T) {
 	checkWorkon(t, l, "node0", "node1", logf)
 
 	// Cut every link between the nodes, the witness still reachable on
-	// ibiz: exactly one side serves the system IP.
+	// ibiz: exactly one side serves the system IP. The HA VM runs on that
+	// side (node1) and its guest goes on writing: DRBD froze the volume when
+	// the mirror broke, and the fence-peer handler let it go on once the
+	// membership had fenced node0.
+	seqBefore := guestSeq(t, l)
 	for _, link := range []string{"priv0", "alink0"} {
 		if err := l.Cut(link); err != nil {
 			t.Fatal(err)
@@ -229,6 +233,11 @@ func TestLabUpFaultsDown(t *testing.T) {
 	logf("all links cut: the system IP is held by %v", holders)
 	if len(holders) != 1 {
 		t.Errorf("all links cut with a witness: the system IP is held by %v, want exactly one node", holders)
+	}
+	if seq := guestSeq(t, l); seq <= seqBefore+20 {
+		t.Errorf("the HA VM's guest wrote little or nothing with every link cut: SEQ %d before, %d 10 s later", seqBefore, seq)
+	} else {
+		logf("all links cut: the HA VM's guest went on writing on node1 (SEQ %d -> %d)", seqBefore, seq)
 	}
 	for _, link := range []string{"priv0", "alink0"} {
 		if err := l.Restore(link); err != nil {
@@ -291,6 +300,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 		return ""
 	})
 	logf("node0 replaced and joined again after %v: %s", time.Since(start).Round(time.Second), summary(nodes))
+	checkFullResync(t, l, logf)
 	if p := primary(t, l, ""); p != "node1" {
 		t.Errorf("primary after node0 was replaced: %q, want node1", p)
 	}

@@ -24,12 +24,7 @@ type apiVM struct {
 	Name      string `json:"name"`
 	State     string `json:"state"`
 	RunningOn string `json:"running_on"`
-	Volumes   []struct {
-		Name          string            `json:"name"`
-		Disks         map[string]string `json:"disks"`
-		Sync          string            `json:"sync"`
-		ResyncedBytes int64             `json:"resynced_bytes"`
-	} `json:"volume_status"`
+	Volumes   []volumeView `json:"volume_status"`
 }
 
 func getVM(t *testing.T, l *Lab, name string) (apiVM, error) {
@@ -168,7 +163,34 @@ func checkHAFailover(t *testing.T, l *Lab, off time.Time, lastSeq uint64, lastBo
 // checkResync: node0 is back; the volume must resync (only what changed
 // while it was away) and be UpToDate on both nodes.
 func checkResync(t *testing.T, l *Lab, logf func(string, ...any)) {
-	v := waitVM(t, l, haVM, "volume resync after node0's return", 10*time.Minute, func(v apiVM) string {
+	vol := waitInSync(t, l, "volume resync after node0's return")
+	logf("volume %s UpToDate on both nodes after node0's return; %d bytes resynced (of a %d MiB volume)", vol.Name, vol.ResyncedBytes, 64)
+	if vol.ResyncedBytes <= 0 || vol.ResyncedBytes >= 64<<20 {
+		t.Errorf("resynced %d bytes: want some, and fewer than the whole 64 MiB volume", vol.ResyncedBytes)
+	}
+}
+
+// checkFullResync: node0 was replaced (empty disks); the volume must come
+// back to it whole.
+func checkFullResync(t *testing.T, l *Lab, logf func(string, ...any)) {
+	vol := waitInSync(t, l, "volume resync onto the replaced node0")
+	logf("volume %s UpToDate on the replaced node0; %d bytes resynced (a full copy)", vol.Name, vol.ResyncedBytes)
+	if vol.ResyncedBytes < 64<<20 {
+		t.Errorf("resynced %d bytes onto an empty node: want the whole volume (64 MiB and DRBD's metadata)", vol.ResyncedBytes)
+	}
+}
+
+type volumeView = struct {
+	Name          string            `json:"name"`
+	Disks         map[string]string `json:"disks"`
+	Sync          string            `json:"sync"`
+	ResyncedBytes int64             `json:"resynced_bytes"`
+}
+
+// waitInSync waits until the HA VM's volume is UpToDate on both nodes,
+// the VM still running on node1.
+func waitInSync(t *testing.T, l *Lab, when string) volumeView {
+	v := waitVM(t, l, haVM, when, 10*time.Minute, func(v apiVM) string {
 		if len(v.Volumes) != 1 {
 			return fmt.Sprintf("volumes %+v", v.Volumes)
 		}
@@ -178,14 +200,10 @@ func checkResync(t *testing.T, l *Lab, logf func(string, ...any)) {
 		}
 		return ""
 	})
-	vol := v.Volumes[0]
-	logf("volume %s UpToDate on both nodes after node0's return; %d bytes resynced (of a %d MiB volume)", vol.Name, vol.ResyncedBytes, 64)
-	if vol.ResyncedBytes <= 0 || vol.ResyncedBytes >= 64<<20 {
-		t.Errorf("resynced %d bytes: want some, and fewer than the whole 64 MiB volume", vol.ResyncedBytes)
-	}
 	if strings.TrimSpace(v.RunningOn) != "node1" {
-		t.Errorf("the VM moved to %q when node0 returned", v.RunningOn)
+		t.Errorf("the VM is on %q, want node1", v.RunningOn)
 	}
+	return v.Volumes[0]
 }
 
 // checkWorkon puts the node running the HA VM into maintenance: the VM
@@ -234,4 +252,15 @@ func checkWorkon(t *testing.T, l *Lab, from, to string, logf func(string, ...any
 		t.Errorf("node workoff %s: %v\n%s", from, err, out)
 	}
 	waitNodes(t, l, "", "workoff "+from, func(ns []apiNode) string { return allHealthy(ns) })
+}
+
+// guestSeq is the last SEQ the HA VM's guest printed.
+func guestSeq(t *testing.T, l *Lab) uint64 {
+	t.Helper()
+	c, err := guestConsole(l, haVM)
+	if err != nil || c.Current() == nil {
+		t.Errorf("the HA VM's console: %v", err)
+		return 0
+	}
+	return c.Current().Seq
 }

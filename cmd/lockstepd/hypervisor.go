@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/ha"
@@ -80,7 +81,15 @@ func (s *vmService) domain(r *ha.Record) (string, error) {
 		d.Disks = append(d.Disks, vm.Disk{Path: v.Device(), Serial: v.Name})
 	}
 	if r.Spec.CD != "" {
-		d.CD = s.c.vcdPath(r.Spec.CD)
+		// A VCD this node lacks (it was away when it was uploaded, and
+		// the copy has not come yet) leaves the drive empty: a guest
+		// restarted after a node loss boots from its disk, and must not
+		// stay down for want of its install medium.
+		if _, err := os.Stat(s.c.vcdPath(r.Spec.CD)); err == nil {
+			d.CD = s.c.vcdPath(r.Spec.CD)
+		} else {
+			s.c.vmLogf("vms: %s starts with an empty CD drive: VCD %s is not on this node", r.Spec.Name, r.Spec.CD)
+		}
 	}
 	if len(r.MACs) != len(r.Spec.NICs) {
 		return "", fmt.Errorf("%d NICs but %d MACs", len(r.Spec.NICs), len(r.MACs))

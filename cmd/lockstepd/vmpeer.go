@@ -62,6 +62,14 @@ func (s *vmService) vmPeerRoutes(mux *http.ServeMux) {
 		s.markStopped(r.Context(), r.PathValue("name"))
 		writePeer(w, http.StatusOK, struct{}{})
 	})
+	mux.HandleFunc("POST /peer/v1/drbd/{res}/outdate", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.st.Outdate(r.Context(), r.PathValue("res")); err != nil {
+			writePeer(w, http.StatusConflict, api.Error{Error: err.Error(), Code: api.CodeConflict})
+			return
+		}
+		s.c.vmLogf("storage: %s: outdated at the peer's request (the replication link is down)", r.PathValue("res"))
+		writePeer(w, http.StatusOK, struct{}{})
+	})
 	mux.HandleFunc("GET /peer/v1/vms/{name}/console", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
 		if err != nil || n < 1 || n > 1<<20 {
