@@ -11,7 +11,7 @@ NAME     := $(shell sed -n 's/^name: *//p' $(RECIPE))
 ISO      ?= out/$(NAME)-$(VERSION).iso
 TESTLOGS ?= out/test-logs
 
-.PHONY: all iso disk test unit boot-test bench bench-iso bench-install bench-failover deps clean
+.PHONY: all iso disk test unit boot-test bench bench-iso bench-install bench-failover bench-ha deps clean
 
 all: iso
 
@@ -35,7 +35,7 @@ test: iso
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_LAB_TESTS=1 \
 	  $(GO) test -timeout 40m -count=1 -run '^TestLabUpFaultsDown$$' -v ./ci/lab/
 
-bench: bench-iso bench-install bench-failover
+bench: bench-iso bench-install bench-failover bench-ha
 
 bench-iso: iso
 	ci/bench/iso.sh $(ISO)
@@ -45,6 +45,9 @@ bench-install: iso
 
 bench-failover: iso
 	ci/bench/failover.sh $(ISO)
+
+bench-ha: iso
+	ci/bench/ha.sh $(ISO)
 
 # The disk image of an installed node, through the install engine (for labs):
 #   make disk ANSWERS=recipes/answers/create-node0.yaml

@@ -28,6 +28,8 @@ type Backend interface {
 	Workoff(ctx context.Context, node string) error
 	Shutdown(ctx context.Context, node string) error
 	Reboot(ctx context.Context, node string) error
+	// LinkTest measures the replication link from node to its peer.
+	LinkTest(ctx context.Context, node string) (LinkTest, error)
 
 	// VMs (SPEC A7). CreateVM and ModifyVM validate the spec with the
 	// capacity rules and return a *CapacityError for a VM that does not

@@ -106,9 +106,14 @@ var actions = map[string]func(Backend, context.Context, string) error{
 
 func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("action")
+	if name == "linktest" {
+		// A measurement, answered with its result rather than accepted.
+		s.linkTest(w, r)
+		return
+	}
 	do, ok := actions[name]
 	if !ok {
-		s.writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no node action %q; the actions are workon, workoff, shutdown, reboot", name))
+		s.writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no node action %q; the actions are workon, workoff, shutdown, reboot, linktest", name))
 		return
 	}
 	id, ok := s.resolve(w, r)
@@ -121,6 +126,19 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Printf("api: %s %s requested from %s", name, id, clientIP(r))
 	s.writeJSON(w, http.StatusAccepted, ActionResult{Node: id, Action: name, Status: "accepted"})
+}
+
+func (s *Server) linkTest(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.resolve(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.backend.LinkTest(r.Context(), id)
+	if err != nil {
+		s.backendError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {

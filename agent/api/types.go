@@ -102,6 +102,17 @@ type ActionResult struct {
 	Status string `json:"status"` // "accepted"
 }
 
+// LinkTest answers POST /api/v1/nodes/{id}/linktest: the node sent Bytes
+// to its peer over the replication link (the first A-Link) in Seconds.
+type LinkTest struct {
+	Node    string  `json:"node"`
+	Peer    string  `json:"peer"`
+	Link    string  `json:"link"`
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+	MiBPerS float64 `json:"mib_per_s"`
+}
+
 // LoginRequest is POST /api/v1/login.
 type LoginRequest struct {
 	User     string `json:"user"`

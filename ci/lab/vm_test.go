@@ -21,9 +21,9 @@ const (
 
 // apiVM is the part of the API's VM the lab checks.
 type apiVM struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	RunningOn string `json:"running_on"`
+	Name      string       `json:"name"`
+	State     string       `json:"state"`
+	RunningOn string       `json:"running_on"`
 	Volumes   []volumeView `json:"volume_status"`
 }
 

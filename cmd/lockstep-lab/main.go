@@ -14,6 +14,8 @@
 //	lockstep-lab exec <command…>     runs the command inside the lab's namespace
 //	lockstep-lab cli [-server ADDR] <lockstep arguments…>
 //	lockstep-lab rogue               a third machine on priv0 tries to join
+//	lockstep-lab bench-failover [-runs N] [-peer NAME -peer-times MEDIAN,MAX]
+//	lockstep-lab bench-ha [-runs N]
 //
 // Every command takes -state DIR first (default out/lab in the repository).
 package main
@@ -60,6 +62,9 @@ commands:
   bench-failover [-runs N]
                           cut the primary's power N times: peer-loss detection and
                           system IP move times (median, max)
+  bench-ha [-runs N]      an HA VM of the test guest: its write latency and throughput
+                          mirrored and with alink0 cut, the resync against the A-Link's
+                          bandwidth, and N restarts after a power cut of its node
 `
 
 func main() {
@@ -308,6 +313,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		res, err := l.BenchFailover(ctx, *runs, cfg.Logf)
 		lab.WriteFailoverReport(stdout, res, peer)
+		if err != nil {
+			return fail(err)
+		}
+		return 0
+
+	case "bench-ha":
+		runs := sub.Int("runs", 5, "power cuts of the VM's node to measure")
+		if err := sub.Parse(rest); err != nil || sub.NArg() != 0 {
+			return 2
+		}
+		l, err := lab.New(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		res, err := l.BenchHA(ctx, *runs, cfg.Logf)
+		lab.WriteHAReport(stdout, res)
 		if err != nil {
 			return fail(err)
 		}

@@ -21,6 +21,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"cut"}, 1, "name one link"},
 		{[]string{"down", "now"}, 1, "takes no arguments"},
 		{[]string{"ping", "node7"}, 1, `"node7" is neither a node`},
+		{[]string{"bench-ha", "-runs", "many"}, 2, `invalid value "many"`},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(out.String()+errb.String(), tc.out) {
@@ -28,7 +29,7 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if code := run([]string{"help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "replace-disk") {
+	if code := run([]string{"help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "replace-disk") || !strings.Contains(out.String(), "bench-ha") {
 		t.Errorf("help: %d %q", code, out.String())
 	}
 }

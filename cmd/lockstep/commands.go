@@ -29,6 +29,9 @@ func init() {
 		nodeAction("workoff", "bring a node back from maintenance", ""),
 		nodeAction("shutdown", "shut a node down", "For a UPS script: run it for each node, the secondary first."),
 		nodeAction("reboot", "reboot a node", ""),
+		{name: "node linktest", args: "<node>", nargs: 1, summary: "measure the replication link (first A-Link) from a node to its peer",
+			help: "The node sends 256 MiB (or for 5 seconds) to its peer over plain TCP on the\nreplication link, as DRBD's mirroring and resync do.",
+			run:  linkTest},
 	}, vmCommands(), vcdCommands(), []*command{
 		{name: "alert list", summary: "list the alert history, newest first",
 			help:  "--since takes a time (2026-03-01T12:00:00Z, 2026-03-01 12:00, 2026-03-01)\nor an age (90m, 24h, 7d).",
@@ -193,4 +196,18 @@ func printJSON(c *cli, v any) error {
 	}
 	_, err = c.stdout.Write(append(b, '\n'))
 	return err
+}
+
+func linkTest(ctx context.Context, c *cli, args []string) error {
+	if err := c.connect(); err != nil {
+		return err
+	}
+	b, err := c.call(ctx, "POST", nodePath(args[0])+"/linktest", nil, nil)
+	if err != nil {
+		return err
+	}
+	return decodeShow(c, b, func(c *cli, r api.LinkTest) error {
+		_, err := fmt.Fprintf(c.stdout, "%s -> %s over %s: %.1f MiB/s (%d MiB in %.2f s)\n", r.Node, r.Peer, r.Link, r.MiBPerS, r.Bytes>>20, r.Seconds)
+		return err
+	})
 }

@@ -41,6 +41,7 @@ func (c *clusterd) servePeer(ctx context.Context) error {
 		})
 	}
 	c.vcdPeerRoutes(mux)
+	c.linkTestRoutes(mux)
 	if c.vms != nil {
 		c.vms.vmPeerRoutes(mux)
 	}

@@ -209,6 +209,15 @@ func (b *Backend) Workoff(_ context.Context, n string) error  { return b.act("wo
 func (b *Backend) Shutdown(_ context.Context, n string) error { return b.act("shutdown", n) }
 func (b *Backend) Reboot(_ context.Context, n string) error   { return b.act("reboot", n) }
 
+// LinkTest is a fixed measurement from node to the other node.
+func (b *Backend) LinkTest(_ context.Context, n string) (api.LinkTest, error) {
+	if err := b.act("linktest", n); err != nil {
+		return api.LinkTest{}, err
+	}
+	peer := map[string]string{"node0": "node1", "node1": "node0"}[n]
+	return api.LinkTest{Node: n, Peer: peer, Link: "alink0", Bytes: 64 << 20, Seconds: 0.5, MiBPerS: 128}, nil
+}
+
 // CallLog returns the actions called so far.
 func (b *Backend) CallLog() []string {
 	b.mu.Lock()

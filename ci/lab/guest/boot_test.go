@@ -15,7 +15,8 @@ import (
 // TestBootTwice builds the guest ISO and boots it twice on one disk under
 // QEMU (TCG: no KVM needed), killing the first boot as a power cut would:
 // the second boot must find on the disk at least the last sequence number
-// the first one printed, under a new boot id.
+// the first one printed, under a new boot id. The first boot also runs until
+// it has printed a throughput burst, and its SEQ lines carry latencies.
 func TestBootTwice(t *testing.T) {
 	if os.Getenv("LOCKSTEP_GUEST_TESTS") != "1" {
 		t.Skip("set LOCKSTEP_GUEST_TESTS=1 to build the test guest ISO and boot it under QEMU (about a minute)")
@@ -38,15 +39,19 @@ func TestBootTwice(t *testing.T) {
 	if err := os.WriteFile(disk, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(disk, 8<<20); err != nil {
+	// As large as the lab's volumes: the bursts write from 8 to 24 MiB.
+	if err := os.Truncate(disk, 64<<20); err != nil {
 		t.Fatal(err)
 	}
 
-	first := boot(t, ctx, iso, disk, filepath.Join(dir, "first.log"), 5)
+	first := boot(t, ctx, iso, disk, filepath.Join(dir, "first.log"), 5, 1)
 	if !first.HasLast || first.Last != 0 {
 		t.Errorf("first boot on an empty disk: LAST %d (printed: %v)", first.Last, first.HasLast)
 	}
-	second := boot(t, ctx, iso, disk, filepath.Join(dir, "second.log"), 3)
+	if len(first.Writes) != first.Seqs || first.Bursts[0].MiBps <= 0 {
+		t.Errorf("first boot: %d SEQ lines, %d with a latency; bursts %v", first.Seqs, len(first.Writes), first.Bursts)
+	}
+	second := boot(t, ctx, iso, disk, filepath.Join(dir, "second.log"), 3, 0)
 	if !second.HasLast || second.Last < first.Seq {
 		t.Errorf("second boot found seq %d on the disk (printed: %v), but the first boot acknowledged %d", second.Last, second.HasLast, first.Seq)
 	}
@@ -71,9 +76,9 @@ func TestBootTwice(t *testing.T) {
 	}
 }
 
-// boot runs the guest until it has printed seqs SEQ lines, kills QEMU and
-// returns what the console showed.
-func boot(t *testing.T, ctx context.Context, iso, disk, log string, seqs int) *seqlog.Boot {
+// boot runs the guest until it has printed seqs SEQ lines and bursts BURST
+// lines, kills QEMU and returns what the console showed.
+func boot(t *testing.T, ctx context.Context, iso, disk, log string, seqs, bursts int) *seqlog.Boot {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-m", "256",
 		"-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot",
@@ -99,7 +104,7 @@ func boot(t *testing.T, ctx context.Context, iso, disk, log string, seqs int) *s
 		case <-exited:
 			t.Fatalf("%s: QEMU exited after %v: %v %s\n%s", filepath.Base(log), time.Since(start), waitErr, stderr.String(), tail(log))
 		case <-deadline:
-			t.Fatalf("%s: %d SEQ lines not seen in 120 s\n%s", filepath.Base(log), seqs, tail(log))
+			t.Fatalf("%s: %d SEQ and %d BURST lines not seen in 120 s\n%s", filepath.Base(log), seqs, bursts, tail(log))
 		case <-time.After(100 * time.Millisecond):
 		}
 		b, _ := os.ReadFile(log)
@@ -110,7 +115,7 @@ func boot(t *testing.T, ctx context.Context, iso, disk, log string, seqs int) *s
 		if firstSeq == 0 {
 			firstSeq = time.Since(start)
 		}
-		if cur.Seqs >= seqs {
+		if cur.Seqs >= seqs && len(cur.Bursts) >= bursts {
 			break
 		}
 	}
@@ -124,8 +129,12 @@ func boot(t *testing.T, ctx context.Context, iso, disk, log string, seqs int) *s
 	if len(cur.Errors) > 0 {
 		t.Errorf("%s: errors: %q", filepath.Base(log), cur.Errors)
 	}
-	t.Logf("%s: boot %s: first SEQ after %v; killed after %v at SEQ %d (LAST was %d)",
-		filepath.Base(log), cur.Short(), firstSeq.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), cur.Seq, cur.Last)
+	var lat time.Duration
+	if len(cur.Writes) > 0 {
+		lat = cur.Writes[len(cur.Writes)-1].Latency
+	}
+	t.Logf("%s: boot %s: first SEQ after %v; killed after %v at SEQ %d (LAST was %d); last write %v, bursts %v",
+		filepath.Base(log), cur.Short(), firstSeq.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), cur.Seq, cur.Last, lat, cur.Bursts)
 	return cur
 }
 

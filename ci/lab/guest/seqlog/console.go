@@ -10,8 +10,12 @@ import (
 //
 //	LSGUEST BOOT <boot id>
 //	LSGUEST LAST <highest sequence number on the disk at start, 0 if none>
-//	LSGUEST SEQ <n> <short boot id>           record n is on the disk (after fdatasync)
-//	LSGUEST TICK <n> <short boot id> <uptime>  a counter, once a second; uptime in seconds (%.1f)
+//	LSGUEST SEQ <n> <short boot id> [<µs>]    record n is on the disk (after fdatasync),
+//	                                           its write and fdatasync took <µs> microseconds
+//	                                           (older guests print no latency)
+//	LSGUEST TICK <n> <short boot id> <uptime>  a counter, once a second; uptime in seconds
+//	LSGUEST BURST <MiB/s> <short boot id>      a sequential write (16 MiB, O_DIRECT, then
+//	                                           fdatasync) past the ring ran at <MiB/s> (%.1f)
 //	LSGUEST ERROR <message>
 const Prefix = "LSGUEST "
 
@@ -28,6 +32,24 @@ type Boot struct {
 	Ticks   int
 	Uptime  time.Duration // of the last TICK
 	Errors  []string
+	// Writes are the SEQ lines that carry a latency, in order.
+	Writes []Write
+	Bursts []Burst
+}
+
+// Write is one acknowledged record and how long its write and fdatasync
+// took.
+type Write struct {
+	Seq     uint64
+	Latency time.Duration
+}
+
+// Burst is one BURST line. AfterSeq is the boot's last SEQ before it, which
+// places it among the writes: a reader that saw SEQ n knows that a burst
+// with AfterSeq > n ended after it read.
+type Burst struct {
+	AfterSeq uint64
+	MiBps    float64
 }
 
 // Short is the boot id as SEQ and TICK lines carry it.
@@ -91,10 +113,29 @@ func ParseConsole(log []byte) *Console {
 				cur.Last, cur.HasLast = n, true
 			}
 		case "SEQ":
-			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil && len(f) == 3 {
+			n, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil || len(f) < 3 || len(f) > 4 {
+				continue
+			}
+			var us uint64
+			if len(f) == 4 {
+				if us, err = strconv.ParseUint(f[3], 10, 64); err != nil {
+					continue
+				}
+			}
+			b := boot(f[2])
+			b.Seq = n
+			b.Seqs++
+			if len(f) == 4 {
+				b.Writes = append(b.Writes, Write{Seq: n, Latency: time.Duration(us) * time.Microsecond})
+			}
+		case "BURST":
+			if len(f) != 3 {
+				continue
+			}
+			if r, err := strconv.ParseFloat(f[1], 64); err == nil {
 				b := boot(f[2])
-				b.Seq = n
-				b.Seqs++
+				b.Bursts = append(b.Bursts, Burst{AfterSeq: b.Seq, MiBps: r})
 			}
 		case "TICK":
 			if len(f) != 4 {

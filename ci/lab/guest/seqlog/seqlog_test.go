@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -140,12 +141,33 @@ func TestParseConsole(t *testing.T) {
 	if c.MaxSeq() != 4 {
 		t.Errorf("MaxSeq = %d", c.MaxSeq())
 	}
+	if len(b1.Writes) != 0 || len(b1.Bursts) != 0 {
+		t.Errorf("an old guest's lines gave writes %v, bursts %v", b1.Writes, b1.Bursts)
+	}
 
 	// A migration target's log starts without the BOOT line.
 	c = ParseConsole([]byte("LSGUEST TICK 41 22222222 41.0\nLSGUEST SEQ 400 22222222\nLSGUEST TICK 42 22222222 42.0\n"))
 	if len(c.Boots) != 1 || c.Boots[0].ID != "22222222" || c.Boots[0].Tick != 42 || c.Boots[0].Seq != 400 {
 		t.Errorf("log without BOOT: %+v", c.Boots)
 	}
+	// Latencies and bursts; lines without a latency still count as SEQ.
+	c = ParseConsole([]byte("LSGUEST BOOT 33333333-aaaa-bbbb-cccc-dddddddddddd\n" +
+		"LSGUEST SEQ 7 33333333 1834\n" +
+		"LSGUEST BURST 38.5 33333333\n" +
+		"LSGUEST SEQ 8 33333333\n" +
+		"LSGUEST SEQ 9 33333333 x12\n" + // broken: skipped
+		"LSGUEST SEQ 9 33333333 912\n" +
+		"LSGUEST BURST 41.0 33333333\n" +
+		"LSGUEST BURST 4[  7.0] 33333333\n" + // broken: skipped
+		"LSGUEST TICK 1 33333333 1.234\n"))
+	b := c.Current()
+	wantW := []Write{{7, 1834 * time.Microsecond}, {9, 912 * time.Microsecond}}
+	wantB := []Burst{{7, 38.5}, {9, 41.0}}
+	if len(c.Boots) != 1 || b.Seq != 9 || b.Seqs != 3 || !slices.Equal(b.Writes, wantW) || !slices.Equal(b.Bursts, wantB) ||
+		b.Uptime != 1234*time.Millisecond {
+		t.Errorf("boot with latencies: %+v", b)
+	}
+
 	if c := ParseConsole(nil); c.Current() != nil || c.MaxSeq() != 0 {
 		t.Errorf("empty log: %+v", c)
 	}
