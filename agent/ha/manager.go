@@ -332,11 +332,21 @@ func (m *Manager) Release(ctx context.Context, res []string) error {
 // and reported; a VM of the table running unannounced (the agent was
 // restarted, the VMs were not) is adopted.
 func (m *Manager) Reconcile(ctx context.Context) error {
+	stopped, err := m.reconcile(ctx)
+	// Outside the lock: the primary records the stop in the table, which
+	// prepares volumes under the same lock.
+	for _, n := range stopped {
+		m.o.Stopped(n)
+	}
+	return err
+}
+
+func (m *Manager) reconcile(ctx context.Context) ([]string, error) {
 	m.op.Lock()
 	defer m.op.Unlock()
 	running, err := m.o.Hypervisor.Running(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, n := range running {
 		if _, err := m.record(n); err == nil && !m.isRunning(n) && !m.isIncoming(n) {
@@ -344,13 +354,14 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 			m.setOwned(n, true)
 		}
 	}
+	var stopped []string
 	for _, n := range m.Running() {
 		if !slices.Contains(running, n) {
 			m.gone(ctx, n)
-			m.o.Stopped(n)
+			stopped = append(stopped, n)
 		}
 	}
-	return nil
+	return stopped, nil
 }
 
 func vmNames(res []string) []string {

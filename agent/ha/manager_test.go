@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/api"
 )
@@ -235,5 +236,24 @@ func TestFailedMigrationUndoes(t *testing.T) {
 	dst.FinishIncoming(ctx, "db", false, func() bool { return false })
 	if want := []string{"demote lsv2", "two-primaries lsv2 false"}; !slices.Equal(fd.log, want) || len(dst.Running()) != 0 {
 		t.Errorf("destination undo: %q running %q", fd.log, dst.Running())
+	}
+}
+
+// A guest that shut down by itself is reported with the manager's lock
+// free: the primary's report changes the table, which takes the lock.
+func TestStoppedIsReportedOutsideTheLock(t *testing.T) {
+	m, f := newManager(t)
+	m.Start(context.Background(), "web", false)
+	done := make(chan struct{})
+	m.o.Stopped = func(n string) {
+		m.Prepare(context.Background()) // takes the lock
+		close(done)
+	}
+	f.running = nil
+	go m.Reconcile(context.Background())
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reconcile deadlocked reporting a stopped VM")
 	}
 }

@@ -219,9 +219,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 
 	// Cut every link between the nodes, the witness still reachable on
 	// ibiz: exactly one side serves the system IP. The HA VM runs on that
-	// side (node1) and its guest goes on writing: DRBD froze the volume when
-	// the mirror broke, and the fence-peer handler let it go on once the
-	// membership had fenced node0.
+	// side (node1) and its guest goes on writing without its mirror.
 	seqBefore := guestSeq(t, l)
 	for _, link := range []string{"priv0", "alink0"} {
 		if err := l.Cut(link); err != nil {

@@ -28,10 +28,6 @@ import (
 var version = "dev"
 
 func main() {
-	// DRBD's fence-peer handler (see fence.go).
-	if len(os.Args) == 2 && os.Args[1] == "fence-peer" {
-		os.Exit(fencePeerMain())
-	}
 	var (
 		configPath  = flag.String("config", nodeconfig.Path, "node config `file`")
 		cmdlinePath = flag.String("cmdline", boot.CmdlinePath, "kernel command line `file`")

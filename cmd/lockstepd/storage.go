@@ -275,7 +275,7 @@ func (s *drbdStorage) Status(v ha.Volume) volumeState {
 		}
 		cancel()
 	}
-	vs := volumeState{Role: string(st.Role), Disk: string(st.Disk), PeerDisk: string(st.PeerDisk), Connected: st.Connection == drbd.ConnConnected,
+	vs := volumeState{Disk: string(st.Disk), PeerDisk: string(st.PeerDisk), Connected: st.Connection == drbd.ConnConnected,
 		SplitBrain: st.SplitBrain, ResyncedBytes: resynced}
 	if st.Replication.Syncing() {
 		vs.ResyncPercent = st.Done
@@ -306,11 +306,4 @@ func apiGroupSpace(g lvm.Group) api.GroupSpace {
 // AllowTwoPrimaries implements ha.Storage.
 func (s *drbdStorage) AllowTwoPrimaries(ctx context.Context, v ha.Volume, allow bool) error {
 	return s.adm.AllowTwoPrimaries(ctx, v.Resource(), allow)
-}
-
-// Outdate marks this node's copy of res as out of date (the peer writes
-// without it); DRBD then never promotes it before a resync.
-func (s *drbdStorage) Outdate(ctx context.Context, res string) error {
-	_, err := storage.Output(ctx, s.run, "drbdadm", "-c", s.adm.Config, "outdate", res)
-	return err
 }

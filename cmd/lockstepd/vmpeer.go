@@ -62,14 +62,6 @@ func (s *vmService) vmPeerRoutes(mux *http.ServeMux) {
 		s.markStopped(r.Context(), r.PathValue("name"))
 		writePeer(w, http.StatusOK, struct{}{})
 	})
-	mux.HandleFunc("POST /peer/v1/drbd/{res}/outdate", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.st.Outdate(r.Context(), r.PathValue("res")); err != nil {
-			writePeer(w, http.StatusConflict, api.Error{Error: err.Error(), Code: api.CodeConflict})
-			return
-		}
-		s.c.vmLogf("storage: %s: outdated at the peer's request (the replication link is down)", r.PathValue("res"))
-		writePeer(w, http.StatusOK, struct{}{})
-	})
 	mux.HandleFunc("GET /peer/v1/vms/{name}/console", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
 		if err != nil || n < 1 || n > 1<<20 {
@@ -180,13 +172,13 @@ func (s *vmService) superviseLoop(ctx context.Context) {
 			s.edit.Lock()
 			var err error
 			if s.where()[name] == "" { // a start under way may have ended
-				err = s.onNode(ctx, s.placement(r), name, "start")
+				node := s.placement(r)
+				s.c.vmLogf("vms: %s should run and runs nowhere; starting it on %s", name, node)
+				err = s.onNode(ctx, node, name, "start")
 			}
 			s.edit.Unlock()
 			if err != nil {
-				s.c.vmLogf("vms: %s should run and runs nowhere; starting it failed: %v", name, err)
-			} else {
-				s.c.vmLogf("vms: %s should run and ran nowhere; started", name)
+				s.c.vmLogf("vms: starting %s failed: %v", name, err)
 			}
 		}
 	}

@@ -26,8 +26,6 @@ type nodeStorage interface {
 	Groups(ctx context.Context) ([]groupInfo, error)
 	// Status is a volume's mirror state as this node sees it.
 	Status(v ha.Volume) volumeState
-	// Outdate marks this node's copy of a resource out of date.
-	Outdate(ctx context.Context, res string) error
 }
 
 // groupInfo is one storage group of one node.
@@ -38,7 +36,6 @@ type groupInfo struct {
 
 // volumeState is one volume's DRBD state seen from one node.
 type volumeState struct {
-	Role           string // "Primary", "Secondary"; "" unknown
 	Disk, PeerDisk string // "UpToDate", …; "" unknown
 	Connected      bool
 	SplitBrain     bool

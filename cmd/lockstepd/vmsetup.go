@@ -69,9 +69,6 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.serveFence(ctx); err != nil {
-		return nil, fmt.Errorf("fence-peer socket: %w", err)
-	}
 	go func() {
 		if err := s.mgr.Prepare(ctx); err != nil {
 			c.vmLogf("vms: preparing volumes: %v", err)

@@ -115,15 +115,11 @@ resource "{{.Name}}" {
 		rr-conflict disconnect;
 	}
 	disk {
-		fencing resource-and-stonith;
 		on-io-error detach;
 		c-plan-ahead 20;
 		c-fill-target 8M;
 		c-max-rate 4000M;
 		c-min-rate 4M;
-	}
-	handlers {
-		fence-peer "/usr/sbin/lockstepd fence-peer";
 	}
 {{- range .Nodes}}
 	floating ipv4 {{.Address}}:{{$.Port}} {
