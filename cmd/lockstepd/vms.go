@@ -496,6 +496,18 @@ func (b *clusterBackend) ModifyVM(ctx context.Context, name string, ch api.VMSpe
 }
 
 func (b *clusterBackend) DeleteVM(ctx context.Context, name string) error {
+	return b.editVM(name, func(s *vmService, t *ha.Table, r *ha.Record) error {
+		if n, running := s.where()[name]; running || r.Want == ha.WantRunning {
+			return api.Conflict(fmt.Sprintf("vm %q runs on %s: power it off before deleting it", name, n))
+		}
+		delete(t.VMs, name)
+		return s.commit(ctx, t)
+	})
+}
+
+// editVM runs fn on the primary, with the table held for a change and the
+// VM's record found.
+func (b *clusterBackend) editVM(name string, fn func(s *vmService, t *ha.Table, r *ha.Record) error) error {
 	s, err := b.svc()
 	if err != nil {
 		return err
@@ -510,30 +522,19 @@ func (b *clusterBackend) DeleteVM(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("vm %q: %w", name, api.ErrNotFound)
 	}
-	if n, running := s.where()[name]; running || r.Want == ha.WantRunning {
-		return api.Conflict(fmt.Sprintf("vm %q runs on %s: power it off before deleting it", name, n))
-	}
-	delete(t.VMs, name)
-	return s.commit(ctx, t)
+	return fn(s, t, r)
 }
 
 // VMAction starts, shuts down or powers off a VM on whichever node runs
 // (or is to run) it.
 func (b *clusterBackend) VMAction(ctx context.Context, name, action string) error {
-	s, err := b.svc()
-	if err != nil {
-		return err
-	}
-	if err := s.primaryOnly(); err != nil {
-		return err
-	}
-	s.edit.Lock()
-	defer s.edit.Unlock()
-	t := s.mgr.Table()
-	r, ok := t.VMs[name]
-	if !ok {
-		return fmt.Errorf("vm %q: %w", name, api.ErrNotFound)
-	}
+	return b.editVM(name, func(s *vmService, t *ha.Table, r *ha.Record) error {
+		return s.action(ctx, t, r, action)
+	})
+}
+
+func (s *vmService) action(ctx context.Context, t *ha.Table, r *ha.Record, action string) error {
+	name := r.Spec.Name
 	where := s.where()
 	node, running := where[name]
 	switch action {
