@@ -73,6 +73,7 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 		if err := s.mgr.Prepare(ctx); err != nil {
 			c.vmLogf("vms: preparing volumes: %v", err)
 		}
+		go s.superviseLoop(ctx)
 		s.reconcileLoop(ctx)
 	}()
 	return s, nil
