@@ -31,9 +31,13 @@ type HARun struct {
 	Killed, Survivor string
 	// Detection: power cut to the survivor's peer-lost console line.
 	Detection time.Duration
-	// AgentRestart: detection to the guest kernel's start on the survivor;
-	// the VM's firmware and boot loader are in it.
+	// AgentRestart: detection to the survivor agent's "vm … started here"
+	// console line, printed once libvirt has started the domain: the
+	// take-over, the volume's promotion and the domain's start.
 	AgentRestart time.Duration
+	// Firmware: the domain's start to the guest kernel's start (SeaBIOS and
+	// isolinux reading the VCD, slow under nested KVM in TCG).
+	Firmware time.Duration
 	// GuestBoot: the guest kernel's start to its first acknowledged write.
 	GuestBoot time.Duration
 	// Total: power cut to the guest's first acknowledged write.
@@ -58,6 +62,10 @@ type HAReport struct {
 	ResyncTimed       string
 	// Link holds the linktest samples in MiB/s.
 	Link []float64
+	// The initial full sync of the VM's new volume at its creation:
+	// InitialBytes in Initial (zero when the console lines were not found).
+	InitialBytes int64
+	Initial      time.Duration
 }
 
 // BenchHA uploads the test guest, runs it as an HA VM and measures its
@@ -88,7 +96,7 @@ func (l *Lab) BenchHA(ctx context.Context, runs int, logf func(string, ...any)) 
 			}
 		}
 	}()
-	if err := b.create(ctx); err != nil {
+	if err := b.create(ctx, &r); err != nil {
 		return r, err
 	}
 	if err := b.writesAndResync(ctx, &r); err != nil {
@@ -98,8 +106,8 @@ func (l *Lab) BenchHA(ctx context.Context, runs int, logf func(string, ...any)) 
 		run, err := b.restart(ctx)
 		if run.Total > 0 { // measured; whatever failed came after
 			r.Runs = append(r.Runs, run)
-			logf("HA run %d: %s off: detection %v, agent restart %v, guest boot %v, total %v", i+1, run.Killed,
-				run.Detection.Round(time.Millisecond), run.AgentRestart.Round(time.Millisecond),
+			logf("HA run %d: %s off: detection %v, agent restart %v, firmware %v, guest boot %v, total %v", i+1, run.Killed,
+				run.Detection.Round(time.Millisecond), run.AgentRestart.Round(time.Millisecond), run.Firmware.Round(time.Millisecond),
 				run.GuestBoot.Round(time.Millisecond), run.Total.Round(time.Millisecond))
 		}
 		if err != nil {
@@ -194,9 +202,14 @@ func (b *haBench) console(ctx context.Context, bytes int, remember bool) (*seqlo
 	return c, nil
 }
 
+// benchHAVolume is the VM's volume: big enough that its initial full sync
+// measures DRBD's resync rate rather than its start-up.
+const benchHAVolume = "root:256M"
+
 // create uploads the guest, creates and starts the VM on node0 and waits
-// until it is protected and its guest has acknowledged writes.
-func (b *haBench) create(ctx context.Context) error {
+// until it is protected and its guest has acknowledged writes; the volume's
+// initial full sync is timed on the node consoles.
+func (b *haBench) create(ctx context.Context, r *HAReport) error {
 	iso, err := guest.Build(ctx, b.l.cfg.CacheDir)
 	if err != nil {
 		return fmt.Errorf("lab: the test guest: %w", err)
@@ -204,9 +217,18 @@ func (b *haBench) create(ctx context.Context) error {
 	for _, args := range [][]string{
 		{"vcd", "upload", iso, "--name", benchHAVCD},
 		{"vm", "create", benchHAVM, "--mode", "ha", "--vcpus", "1", "--memory", "256M",
-			"--volume", "root:64M", "--cd", benchHAVCD, "--node", "node0"},
+			"--volume", benchHAVolume, "--cd", benchHAVCD, "--node", "node0"},
 		{"vm", "start", benchHAVM},
 	} {
+		if args[0] == "vm" && args[1] == "create" {
+			stop := b.l.watchResync()
+			defer func() {
+				if s, e, kib, ok := firstResync(stop()); ok {
+					r.Initial, r.InitialBytes = e.Sub(s), kib<<10
+					b.logf("initial sync: %d bytes in %v", r.InitialBytes, r.Initial)
+				}
+			}()
+		}
 		if out, err := b.cli(ctx, 10*time.Minute, args...); err != nil {
 			return fmt.Errorf("%w\n%s", err, out)
 		}
@@ -448,11 +470,34 @@ func parseResyncLine(line string) (resyncEvent, bool) {
 // time the resync itself to tens of milliseconds, which vm info (a CLI
 // call per poll) cannot, and leave out DRBD's reconnect after the restore.
 func (l *Lab) watchResync() (stop func() []resyncEvent) {
+	stopLines := l.watchConsoles(func(line string) bool { return resyncLineRE.MatchString(line) })
+	return func() []resyncEvent {
+		var evs []resyncEvent
+		for _, cl := range stopLines() {
+			if e, ok := parseResyncLine(cl.Text); ok {
+				e.At = cl.At
+				evs = append(evs, e)
+			}
+		}
+		return evs
+	}
+}
+
+// consoleLine is a node console's line, dated when the lab read it.
+type consoleLine struct {
+	Node string
+	Text string
+	At   time.Time
+}
+
+// watchConsoles reads both node consoles every 20 ms from now on and keeps
+// the lines keep accepts; stop ends it and returns them.
+func (l *Lab) watchConsoles(keep func(string) bool) (stop func() []consoleLine) {
 	var (
-		mu   sync.Mutex
-		evs  []resyncEvent
-		wg   sync.WaitGroup
-		done = make(chan struct{})
+		mu    sync.Mutex
+		lines []consoleLine
+		wg    sync.WaitGroup
+		done  = make(chan struct{})
 	)
 	for _, n := range Nodes {
 		path := NodeFiles(l.cfg.StateDir, n).Console
@@ -471,10 +516,9 @@ func (l *Lab) watchResync() (stop func() []resyncEvent) {
 				if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 					at := time.Now()
 					for _, line := range strings.Split(s[:i], "\n") {
-						if e, ok := parseResyncLine(line); ok {
-							e.At = at
+						if keep(line) {
 							mu.Lock()
-							evs = append(evs, e)
+							lines = append(lines, consoleLine{Node: n.Name, Text: line, At: at})
 							mu.Unlock()
 						}
 					}
@@ -487,11 +531,23 @@ func (l *Lab) watchResync() (stop func() []resyncEvent) {
 			}
 		}()
 	}
-	return func() []resyncEvent {
+	return func() []consoleLine {
 		close(done)
 		wg.Wait()
-		return evs
+		return lines
 	}
+}
+
+// firstResync is the first resync among the events, from its first start
+// line to the first done line of the same resource; kib is its size.
+func firstResync(evs []resyncEvent) (start, end time.Time, kib int64, ok bool) {
+	for _, e := range evs {
+		if !e.Done {
+			start, end, ok = resyncWindow(evs, e.KiB<<10)
+			return start, end, e.KiB, ok
+		}
+	}
+	return start, end, 0, false
 }
 
 // resyncWindow finds the benchmark volume's resync among the events: the
@@ -549,6 +605,14 @@ func (b *haBench) restart(ctx context.Context) (HARun, error) {
 		err error
 	}
 	det := make(chan detected, 1)
+	startedLine := "LOCKSTEP VMS ha: vm " + benchHAVM + " started here"
+	stopLines := l.watchConsoles(func(line string) bool { return strings.Contains(line, startedLine) })
+	linesStopped := false
+	defer func() {
+		if !linesStopped {
+			stopLines()
+		}
+	}()
 	t0 := time.Now()
 	go func() {
 		r, err := l.failoverOnce(ctx, victim, survivor)
@@ -604,8 +668,18 @@ func (b *haBench) restart(ctx context.Context) (HARun, error) {
 		return HARun{}, d.err
 	}
 	detect := t0.Add(d.r.Detection)
+	var started time.Time
+	linesStopped = true
+	for _, cl := range stopLines() {
+		if cl.Node == survivor.Name && started.IsZero() {
+			started = cl.At
+		}
+	}
+	if started.IsZero() || started.After(kernel) {
+		return HARun{}, fmt.Errorf("no %q line on %s's console before the guest kernel started", startedLine, survivor.Name)
+	}
 	run := HARun{Killed: victim.Name, Survivor: survivor.Name, Detection: d.r.Detection,
-		AgentRestart: kernel.Sub(detect), GuestBoot: running.Sub(kernel), Total: running.Sub(t0)}
+		AgentRestart: started.Sub(detect), Firmware: kernel.Sub(started), GuestBoot: running.Sub(kernel), Total: running.Sub(t0)}
 
 	if err := l.PowerOn(victim.Name); err != nil {
 		return run, err
@@ -634,18 +708,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func WriteHAReport(w io.Writer, r HAReport) {
 	if len(r.Runs) > 0 {
 		fmt.Fprintf(w, "HA restart after a node loss (lab, %d runs):\n", len(r.Runs))
-		fmt.Fprintf(w, "%-4s %-7s %-8s %10s %14s %11s %9s\n", "run", "killed", "survivor", "detection", "agent restart", "guest boot", "total")
-		var det, ag, gb, tot []time.Duration
+		fmt.Fprintf(w, "%-4s %-7s %-8s %10s %14s %9s %11s %9s\n", "run", "killed", "survivor", "detection", "agent restart", "firmware", "guest boot", "total")
+		var det, ag, fw, gb, tot []time.Duration
 		for i, x := range r.Runs {
-			fmt.Fprintf(w, "%-4d %-7s %-8s %9.2fs %13.2fs %10.2fs %8.2fs\n", i+1, x.Killed, x.Survivor,
-				x.Detection.Seconds(), x.AgentRestart.Seconds(), x.GuestBoot.Seconds(), x.Total.Seconds())
-			det, ag, gb, tot = append(det, x.Detection), append(ag, x.AgentRestart), append(gb, x.GuestBoot), append(tot, x.Total)
+			fmt.Fprintf(w, "%-4d %-7s %-8s %9.2fs %13.2fs %8.2fs %10.2fs %8.2fs\n", i+1, x.Killed, x.Survivor,
+				x.Detection.Seconds(), x.AgentRestart.Seconds(), x.Firmware.Seconds(), x.GuestBoot.Seconds(), x.Total.Seconds())
+			det, ag, fw, gb, tot = append(det, x.Detection), append(ag, x.AgentRestart), append(fw, x.Firmware), append(gb, x.GuestBoot), append(tot, x.Total)
 		}
 		col := func(name string, d []time.Duration, note string) {
 			fmt.Fprintf(w, "%-14s median %.2fs max %.2fs%s\n", name, median(d).Seconds(), slices.Max(d).Seconds(), note)
 		}
 		col("detection", det, " (power cut -> the survivor's peer-lost line)")
-		col("agent restart", ag, " (detection -> guest kernel start; goal <= 15s)")
+		col("agent restart", ag, " (detection -> the survivor's agent has started the domain; goal <= 15s)")
+		col("firmware", fw, " (domain start -> guest kernel start: SeaBIOS + isolinux reading the VCD)")
 		col("guest boot", gb, " (guest kernel start -> first write acknowledged)")
 		col("total", tot, " (power cut -> first write acknowledged)")
 	}
@@ -658,6 +733,12 @@ func WriteHAReport(w io.Writer, r HAReport) {
 	if m, u := r.Mirrored.Bursts, r.Unmirrored.Bursts; len(m) > 0 && len(u) > 0 {
 		fmt.Fprintf(w, "guest sequential writes (16 MiB O_DIRECT + fdatasync): mirrored %.1f MiB/s (%d); unmirrored %.1f MiB/s (%d); ratio %.2fx\n",
 			medianFloat(m), len(m), medianFloat(u), len(u), medianFloat(m)/medianFloat(u))
+	}
+	if r.Initial > 0 && len(r.Link) > 0 {
+		mib := float64(r.InitialBytes) / (1 << 20)
+		rate := mib / r.Initial.Seconds()
+		fmt.Fprintf(w, "initial full sync of the new volume: %.1f MiB in %.2fs = %.1f MiB/s; A-Link %.1f MiB/s; ratio %.2f (goal >= 0.8)\n",
+			mib, r.Initial.Seconds(), rate, slices.Max(r.Link), rate/slices.Max(r.Link))
 	}
 	if r.Resync > 0 && len(r.Link) > 0 {
 		mib := float64(r.ResyncBytes) / (1 << 20)

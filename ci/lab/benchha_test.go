@@ -14,26 +14,29 @@ func TestHAReport(t *testing.T) {
 	s := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 	r := HAReport{
 		Runs: []HARun{
-			{"node0", "node1", s(0.95), s(7.1), s(17.3), s(25.35)},
-			{"node1", "node0", s(1.05), s(8.0), s(16.9), s(25.95)},
-			{"node0", "node1", s(0.90), s(6.5), s(17.0), s(24.4)},
+			{"node0", "node1", s(0.95), s(7.1), s(10.0), s(7.3), s(25.35)},
+			{"node1", "node0", s(1.05), s(8.0), s(9.5), s(7.4), s(25.95)},
+			{"node0", "node1", s(0.90), s(6.5), s(11.0), s(6.0), s(24.4)},
 		},
 		Mirrored:    GuestWrites{Writes: 200, Median: 1800 * time.Microsecond, P99: 4 * time.Millisecond, Bursts: []float64{38, 36, 40}},
 		Unmirrored:  GuestWrites{Writes: 190, Median: 900 * time.Microsecond, P99: 2100 * time.Microsecond, Bursts: []float64{95}},
 		ResyncBytes: 21076377, Resync: s(1.9), Reconnect: s(6.2), ResyncTimed: "the agents' resync lines on the node consoles",
-		Link: []float64{11.5, 12},
+		Link:         []float64{11.5, 12},
+		InitialBytes: 256 << 20, Initial: s(25.6),
 	}
 	var b bytes.Buffer
 	WriteHAReport(&b, r)
 	out := b.String()
 	for _, want := range []string{
 		"HA restart after a node loss (lab, 3 runs):\n",
-		"run  killed  survivor  detection  agent restart  guest boot     total\n",
-		"1    node0   node1         0.95s          7.10s      17.30s    25.35s\n",
-		"2    node1   node0         1.05s          8.00s      16.90s    25.95s\n",
+		"run  killed  survivor  detection  agent restart  firmware  guest boot     total\n",
+		"1    node0   node1         0.95s          7.10s    10.00s       7.30s    25.35s\n",
+		"2    node1   node0         1.05s          8.00s     9.50s       7.40s    25.95s\n",
 		"detection      median 0.95s max 1.05s",
-		"agent restart  median 7.10s max 8.00s (detection -> guest kernel start; goal <= 15s)\n",
-		"guest boot     median 17.00s max 17.30s",
+		"agent restart  median 7.10s max 8.00s (detection -> the survivor's agent has started the domain; goal <= 15s)\n",
+		"firmware       median 10.00s max 11.00s",
+		"guest boot     median 7.30s max 7.40s",
+		"initial full sync of the new volume: 256.0 MiB in 25.60s = 10.0 MiB/s; A-Link 12.0 MiB/s; ratio 0.83 (goal >= 0.8)\n",
 		"total          median 25.35s max 25.95s",
 		"mirrored median 1.8 ms p99 4.0 ms (200 writes); unmirrored (alink0 cut) median 0.9 ms p99 2.1 ms (190 writes); ratio 2.00x\n",
 		"mirrored 38.0 MiB/s (3); unmirrored 95.0 MiB/s (1); ratio 0.40x\n",
@@ -125,5 +128,22 @@ func TestHAResyncLines(t *testing.T) {
 	}
 	if _, _, ok := resyncWindow(evs[:3], 20480<<10); ok {
 		t.Error("a resync without its end was found")
+	}
+}
+
+func TestHAFirstResync(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	evs := []resyncEvent{
+		{Res: "lsv1", KiB: 262136, At: t0.Add(100 * time.Millisecond)}, // the other node's start line
+		{Res: "lsv1", KiB: 262136, At: t0},
+		{Res: "lsv1", Done: true, At: t0.Add(6 * time.Second)},
+		{Res: "lsv1", Done: true, At: t0.Add(7 * time.Second)},
+	}
+	s, e, kib, ok := firstResync(evs)
+	if !ok || !s.Equal(t0) || !e.Equal(t0.Add(6*time.Second)) || kib != 262136 {
+		t.Errorf("firstResync = %v %v %d %v", s, e, kib, ok)
+	}
+	if _, _, _, ok := firstResync(evs[:2]); ok {
+		t.Error("a resync without its done line was timed")
 	}
 }

@@ -68,9 +68,9 @@ func TestConfigParsedByDrbdadm84(t *testing.T) {
 			t.Fatalf("drbdadm-84 up all on %s: %v\n%s", tc.self, err, d.out.String())
 		}
 		for _, want := range []string{
-			"drbdsetup-84 attach 0 /dev/ls0/vm-web-disk0 /dev/ls0/vm-web-disk0 internal --c-min-rate=4M --c-max-rate=4000M --c-fill-target=8M --c-plan-ahead=20 --on-io-error=detach",
+			"drbdsetup-84 attach 0 /dev/ls0/vm-web-disk0 /dev/ls0/vm-web-disk0 internal --c-min-rate=0 --c-max-rate=4000M --c-fill-target=16M --c-plan-ahead=20 --on-io-error=detach",
 			"drbdsetup-84 connect vm-web ipv4:" + tc.self + ":7789 ipv4:" + tc.peer + ":7789 --protocol=C --allow-two-primaries=no" +
-				" --after-sb-0pri=disconnect --after-sb-1pri=disconnect --after-sb-2pri=disconnect --rr-conflict=disconnect",
+				" --after-sb-0pri=disconnect --after-sb-1pri=disconnect --after-sb-2pri=disconnect --rr-conflict=disconnect --max-buffers=8000 --max-epoch-size=8000",
 			"drbdsetup-84 attach 1 /dev/ls0/vm-db-disk0 /dev/ls0/vm-db-disk0 internal",
 			"drbdsetup-84 connect vm-db ipv4:" + tc.self + ":7790 ipv4:" + tc.peer + ":7790",
 		} {
