@@ -2,6 +2,10 @@
 // BIOS-bootable ISO ("VCD") that boots from a CD drive, finds its disk on
 // virtio (/dev/vda) and writes sequence records to it, reporting them on
 // ttyS0 (package seqlog has the formats; cmd/guest-init is its /init).
+// Booted with lsguest.ip=<addr>/<prefix> (and lsguest.gw=<addr>) added to
+// Cmdline, as the kernel and initramfs left next to the ISO allow (see
+// Files), it also brings up its first NIC (e1000 or virtio-net) and serves
+// TCP echo on port 7.
 //
 // Everything comes from what the repository already pins and knows how to
 // handle: the kernel, isolinux and syslinux-common packages of
@@ -9,7 +13,7 @@
 // modules picked with their dependencies by initramfs/moddep and loaded in
 // the guest by initramfs/coldplug; the ISO written reproducibly by
 // image/iso. The result is cached under <cache>/guest/<key>/, key being a
-// hash of every input (see Build).
+// hash of every input (see BuildFiles).
 package guest
 
 import (
@@ -41,11 +45,13 @@ import (
 )
 
 // Modules are what the guest needs beyond the kernel image: the virtio PCI
-// transport and the virtio disk driver (moddep adds their dependencies). The
-// pinned Debian kernel builds virtio, virtio_ring and virtio_pci in, so only
-// virtio_blk ends up in the initramfs; naming virtio_pci keeps a kernel that
-// builds it as a module working.
-var Modules = []string{"virtio_pci", "virtio_blk"}
+// transport, the virtio disk driver and the NICs' drivers, QEMU's e1000 and
+// virtio-net (moddep adds their dependencies). The pinned Debian kernel
+// builds virtio, virtio_ring and virtio_pci in, so virtio_blk, e1000,
+// virtio_net, net_failover and failover end up in the initramfs; naming
+// virtio_pci keeps a kernel that builds it as a module working. The init
+// loads the NIC drivers only when the command line asks for a network.
+var Modules = []string{"virtio_pci", "virtio_blk", "e1000", "virtio_net"}
 
 // Cmdline is the guest kernel's command line: the console on the first
 // serial port; loglevel=3 keeps all but critical kernel messages off it, so
@@ -58,7 +64,7 @@ const VolumeID = "LSGUEST"
 
 // layout names the shape of the output; bump it when the builder changes
 // what it makes from the same inputs.
-const layout = "lsguest-1"
+const layout = "lsguest-2"
 
 // Options configure BuildWith; zero fields take defaults.
 type Options struct {
@@ -82,6 +88,27 @@ type Manifest struct {
 	Epoch    time.Time       `json:"epoch"`
 	Packages []debian.Locked `json:"packages"`
 	ISO      string          `json:"iso_sha256"`
+	Vmlinuz  string          `json:"vmlinuz_sha256"` // the kernel next to the ISO
+	Initrd   string          `json:"initrd_sha256"`  // the initramfs next to it
+}
+
+// Names of the files in a cache entry.
+const (
+	isoName      = "guest.iso"
+	kernelName   = "vmlinuz"
+	initrdName   = "initrd.img"
+	manifestName = "manifest.json"
+)
+
+// Files are a built guest in the cache. Kernel and Initrd are the ones on
+// the ISO, for booting the guest directly (QEMU -kernel, -initrd and
+// -append): a test can then add to the command line, e.g.
+// Cmdline+" lsguest.ip=10.0.2.15/24".
+type Files struct {
+	ISO     string
+	Kernel  string
+	Initrd  string
+	Cmdline string // what the ISO boots with: Cmdline
 }
 
 // Build returns the path of the guest ISO, building it on a cache miss; see
@@ -90,15 +117,21 @@ func Build(ctx context.Context, cacheDir string) (isoPath string, err error) {
 	return BuildWith(ctx, Options{CacheDir: cacheDir})
 }
 
-// BuildWith returns <CacheDir>/guest/<key>/guest.iso. The key hashes the
-// inputs: the pinned kernel and bootloader packages (name and version, which
-// the Debian archive never reuses for other contents), the init binary
-// (built each time, reproducibly: -trimpath, no build id, so the Go build
-// cache makes that cheap), Modules, Cmdline, the epoch and layout. Only a
-// miss resolves and fetches packages (network, unless already in the
+// BuildWith returns <CacheDir>/guest/<key>/guest.iso; see BuildFiles.
+func BuildWith(ctx context.Context, o Options) (string, error) {
+	f, err := BuildFiles(ctx, o)
+	return f.ISO, err
+}
+
+// BuildFiles returns the files of <CacheDir>/guest/<key>/. The key hashes
+// the inputs: the pinned kernel and bootloader packages (name and version,
+// which the Debian archive never reuses for other contents), the init
+// binary (built each time, reproducibly: -trimpath, no build id, so the Go
+// build cache makes that cheap), Modules, Cmdline, the epoch and layout.
+// Only a miss resolves and fetches packages (network, unless already in the
 // package cache). Concurrent builders of one key each build and the first
 // rename wins.
-func BuildWith(ctx context.Context, o Options) (string, error) {
+func BuildFiles(ctx context.Context, o Options) (Files, error) {
 	if o.CacheDir == "" {
 		o.CacheDir = qemuroot.DefaultCacheDir()
 	}
@@ -108,16 +141,16 @@ func BuildWith(ctx context.Context, o Options) (string, error) {
 	var err error
 	if o.RepoRoot == "" {
 		if o.RepoRoot, err = repoRoot(); err != nil {
-			return "", err
+			return Files{}, err
 		}
 	}
 	rec, err := recipe.Load(filepath.Join(o.RepoRoot, "recipes", "lockstep.yaml"))
 	if err != nil {
-		return "", err
+		return Files{}, err
 	}
 	epoch, err := rec.EpochTime()
 	if err != nil {
-		return "", err
+		return Files{}, err
 	}
 	// The kernel first, then isolinux and syslinux-common.
 	pins := []debian.Pin{{Name: rec.Kernel.Package.Name, Version: rec.Kernel.Package.Version, Suite: rec.Kernel.Package.Suite}}
@@ -127,20 +160,20 @@ func BuildWith(ctx context.Context, o Options) (string, error) {
 
 	base := filepath.Join(o.CacheDir, "guest")
 	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", err
+		return Files{}, err
 	}
 	work, err := os.MkdirTemp(base, ".build-")
 	if err != nil {
-		return "", err
+		return Files{}, err
 	}
 	defer os.RemoveAll(work)
 	initBin := filepath.Join(work, "init")
 	if err := buildInit(ctx, o.RepoRoot, initBin); err != nil {
-		return "", err
+		return Files{}, err
 	}
 	initSum, err := digest.File(initBin)
 	if err != nil {
-		return "", err
+		return Files{}, err
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n", layout)
@@ -150,28 +183,34 @@ func BuildWith(ctx context.Context, o Options) (string, error) {
 	fmt.Fprintf(h, "init %s\nmodules %s\ncmdline %s\nepoch %d\n", initSum, strings.Join(Modules, ","), Cmdline, epoch.Unix())
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	dir := filepath.Join(base, key)
-	out := filepath.Join(dir, "guest.iso")
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
+	files := Files{
+		ISO:     filepath.Join(dir, isoName),
+		Kernel:  filepath.Join(dir, kernelName),
+		Initrd:  filepath.Join(dir, initrdName),
+		Cmdline: Cmdline,
+	}
+	// The entry appears whole, by rename: its ISO stands for all of it.
+	if _, err := os.Stat(files.ISO); err == nil {
+		return files, nil
 	}
 
 	o.Logf("guest: building %s", dir)
 	m := &Manifest{Key: key, Cmdline: Cmdline, Init: initSum, Epoch: epoch}
 	tmpOut := filepath.Join(work, "out")
 	if err := build(ctx, rec, pins, initBin, work, tmpOut, m, o); err != nil {
-		return "", err
+		return Files{}, err
 	}
 	if err := os.Rename(tmpOut, dir); err != nil {
-		if _, serr := os.Stat(out); serr != nil {
-			return "", err
+		if _, serr := os.Stat(files.ISO); serr != nil {
+			return Files{}, err
 		}
 		// Another builder finished the same key first.
 	}
-	return out, nil
+	return files, nil
 }
 
-// build fetches the packages, makes the initramfs and writes the ISO and
-// the manifest into out.
+// build fetches the packages, makes the initramfs and writes the ISO, the
+// kernel and initramfs on it and the manifest into out.
 func build(ctx context.Context, rec *recipe.Recipe, pins []debian.Pin, initBin, work, out string, m *Manifest, o Options) error {
 	res := &debian.Resolver{Sources: rec.Sources(), Arch: rec.Archive.Arch, Keyring: rec.Archive.Keyring,
 		CacheDir: filepath.Join(o.CacheDir, "debian"), Progress: o.Logf}
@@ -249,15 +288,23 @@ func build(ctx context.Context, rec *recipe.Recipe, pins []debian.Pin, initBin, 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	isoPath := filepath.Join(out, "guest.iso")
+	isoPath := filepath.Join(out, isoName)
 	if err := iso.Write(stage, isoPath, iso.Options{VolumeID: VolumeID, Epoch: m.Epoch, BIOSBoot: "isolinux/isolinux.bin"}); err != nil {
 		return err
 	}
-	if m.ISO, err = digest.File(isoPath); err != nil {
+	if err := copyFile(filepath.Join(stage, bootmenu.Kernel), filepath.Join(out, kernelName)); err != nil {
 		return err
 	}
+	if err := copyFile(initrd, filepath.Join(out, initrdName)); err != nil {
+		return err
+	}
+	for sum, name := range map[*string]string{&m.ISO: isoName, &m.Vmlinuz: kernelName, &m.Initrd: initrdName} {
+		if *sum, err = digest.File(filepath.Join(out, name)); err != nil {
+			return err
+		}
+	}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	return os.WriteFile(filepath.Join(out, "manifest.json"), append(b, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(out, manifestName), append(b, '\n'), 0o644)
 }
 
 // keep unpacks only what the guest uses: the kernel image and modules (all

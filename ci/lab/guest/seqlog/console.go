@@ -1,6 +1,8 @@
 package seqlog
 
 import (
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,10 @@ import (
 //	LSGUEST TICK <n> <short boot id> <uptime>  a counter, once a second; uptime in seconds
 //	LSGUEST BURST <MiB/s> <short boot id>      a sequential write (16 MiB, O_DIRECT, then
 //	                                           fdatasync) past the ring ran at <MiB/s> (%.1f)
+//	LSGUEST NET <interface> <addr>/<prefix> <MAC>
+//	                                           only with lsguest.ip= on the kernel command
+//	                                           line: the interface is up with that address
+//	                                           and TCP port 7 echoes what it receives
 //	LSGUEST ERROR <message>
 const Prefix = "LSGUEST "
 
@@ -35,6 +41,16 @@ type Boot struct {
 	// Writes are the SEQ lines that carry a latency, in order.
 	Writes []Write
 	Bursts []Burst
+	// Net is the NET line: nil until the guest's network is up (and for
+	// a guest booted without one).
+	Net *Net
+}
+
+// Net is a NET line: the interface the guest configured.
+type Net struct {
+	Interface string
+	Addr      netip.Prefix // the address with its prefix length
+	MAC       net.HardwareAddr
 }
 
 // Write is one acknowledged record and how long its write and fdatasync
@@ -148,6 +164,20 @@ func ParseConsole(log []byte) *Console {
 				b.Tick, b.Uptime = n, time.Duration(up*float64(time.Second))
 				b.Ticks++
 			}
+		case "NET":
+			if len(f) != 4 {
+				continue
+			}
+			p, err1 := netip.ParsePrefix(f[2])
+			mac, err2 := net.ParseMAC(f[3])
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			if cur == nil {
+				cur = &Boot{}
+				c.Boots = append(c.Boots, cur)
+			}
+			cur.Net = &Net{Interface: f[1], Addr: p, MAC: mac}
 		case "ERROR":
 			if cur == nil {
 				cur = &Boot{}

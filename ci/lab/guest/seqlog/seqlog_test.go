@@ -172,3 +172,38 @@ func TestParseConsole(t *testing.T) {
 		t.Errorf("empty log: %+v", c)
 	}
 }
+
+func TestParseConsoleNet(t *testing.T) {
+	c := ParseConsole([]byte("LSGUEST BOOT 44444444-aaaa-bbbb-cccc-dddddddddddd\r\n" +
+		"LSGUEST LAST 0\r\n" +
+		"LSGUEST NET eth0 10.0.2.15/24 52:54:00:1[    1.5] e1000: link up\r\n" + // broken: skipped
+		"LSGUEST NET eth0 10.0.2.15 52:54:00:12:34:56\r\n" + // no prefix length: skipped
+		"LSGUEST NET eth0 10.0.2.15/24\r\n" + // no MAC: skipped
+		"LSGUEST SEQ 1 44444444 800\r\n" +
+		"LSGUEST NET eth0 10.0.2.15/24 52:54:00:12:34:56\r\n" +
+		"LSGUEST TICK 1 44444444 2.0\r\n"))
+	b := c.Current()
+	if len(c.Boots) != 1 || b.Net == nil || b.Seq != 1 || b.Ticks != 1 {
+		t.Fatalf("boots %+v", c.Boots)
+	}
+	if n := b.Net; n.Interface != "eth0" || n.Addr.String() != "10.0.2.15/24" || n.MAC.String() != "52:54:00:12:34:56" {
+		t.Errorf("NET %+v", n)
+	}
+
+	// A guest without network prints no NET line; a new boot starts
+	// without one.
+	c = ParseConsole([]byte("LSGUEST BOOT 44444444-aaaa-bbbb-cccc-dddddddddddd\n" +
+		"LSGUEST NET ens3 fd00::15/64 52:54:00:12:34:57\n" +
+		"LSGUEST BOOT 55555555-aaaa-bbbb-cccc-dddddddddddd\n" +
+		"LSGUEST SEQ 1 55555555\n"))
+	if len(c.Boots) != 2 || c.Boots[0].Net == nil || c.Boots[0].Net.Addr.String() != "fd00::15/64" || c.Boots[1].Net != nil {
+		t.Errorf("two boots: %+v", c.Boots)
+	}
+
+	// A log that starts at the NET line: the boot gets its id from the
+	// next SEQ.
+	c = ParseConsole([]byte("LSGUEST NET eth0 10.0.2.15/24 52:54:00:12:34:56\nLSGUEST SEQ 9 66666666\n"))
+	if len(c.Boots) != 1 || c.Boots[0].ID != "66666666" || c.Boots[0].Net == nil || c.Boots[0].Seq != 9 {
+		t.Errorf("log from NET: %+v", c.Boots)
+	}
+}

@@ -7,6 +7,11 @@
 // sequential write throughput past the records (format: package seqlog). It
 // never exits: PID 1 exiting panics the kernel; every failure is printed and
 // retried.
+//
+// With lsguest.ip=<addr>/<prefix> (and optionally lsguest.gw=<addr>) on the
+// kernel command line it also loads the NIC drivers, configures the first
+// network interface, prints NET and serves TCP echo on port 7, so that an FT
+// test can check that a connection survives a failover (net.go).
 package main
 
 import (
@@ -77,16 +82,32 @@ func main() {
 	}
 	con.printf("BOOT %s", bootID)
 	short := seqlog.ShortID(bootID)
-	if err := loadModules(); err != nil {
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		con.printf("ERROR cmdline: %v", err)
+	}
+	cfg, netOn, err := parseNetConfig(string(cmdline))
+	if err != nil {
+		con.printf("ERROR net: %s", oneLine(err))
+	}
+	// A guest booted without lsguest.ip leaves the NIC drivers alone, so
+	// that a VM with a NIC boots exactly as one without.
+	if err := loadModules(func(path string) bool { return !isNetModule(path) }); err != nil {
 		con.printf("ERROR modules: %s", oneLine(err))
+	}
+	if netOn {
+		// Its own goroutine: waiting for the interface must not hold up
+		// the writer's records.
+		go network(con, cfg)
 	}
 	go tick(con, short)
 	writer(con, id, short)
 }
 
-// loadModules loads every module the builder put into the initramfs (the
-// virtio disk driver and what it needs), dependencies first.
-func loadModules() error {
+// loadModules loads the modules the builder put into the initramfs (the
+// virtio disk driver, the NIC drivers and what they need) whose path in
+// modules.order passes want, dependencies first.
+func loadModules(want func(path string) bool) error {
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return err
@@ -98,7 +119,9 @@ func loadModules() error {
 	}
 	var names []string
 	for _, l := range strings.Fields(string(order)) {
-		names = append(names, coldplug.ModuleName(l))
+		if want(l) {
+			names = append(names, coldplug.ModuleName(l))
+		}
 	}
 	cp := &coldplug.Coldplug{SysRoot: "/sys", ModulesDir: dir, Loader: coldplug.FinitLoader{}}
 	return cp.LoadNamed(names...)
