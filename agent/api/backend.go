@@ -51,6 +51,17 @@ type Backend interface {
 	Storage(ctx context.Context) ([]StorageGroup, error)
 	Capacity(ctx context.Context) (Capacity, error)
 
+	// Business networks: a bridge on each node with one of its NICs as
+	// the port, for the VMs' NICs. Create and Modify return a
+	// *BadSpecError for a name or port that is wrong; Delete a Conflict
+	// while VMs use the network. Modify changes the ports of the nodes
+	// in change.Ports and keeps the others'.
+	Networks(ctx context.Context) ([]Network, error)
+	Network(ctx context.Context, name string) (Network, error)
+	CreateNetwork(ctx context.Context, spec NetworkSpec) (Network, error)
+	ModifyNetwork(ctx context.Context, name string, change NetworkSpec) (Network, error)
+	DeleteNetwork(ctx context.Context, name string) error
+
 	// VCDs (SPEC A7): ISO images kept on both nodes.
 	VCDs(ctx context.Context) ([]VCD, error)
 	// PutVCD stores the ISO read from r (size bytes, -1 if unknown) as name,
@@ -61,7 +72,8 @@ type Backend interface {
 }
 
 // BadSpecError is a VM spec or change that is wrong in itself (HTTP 400):
-// a name, a limit of SPEC A5, a storage group or network that is not there.
+// a name, a limit of SPEC A5, a storage group or network that is not there,
+// or a network's port that cannot serve.
 type BadSpecError struct{ Problems []string }
 
 func (e *BadSpecError) Error() string { return strings.Join(e.Problems, "; ") }

@@ -58,6 +58,13 @@ type Options struct {
 	// Stopped is told about a VM that stopped here by itself (the guest
 	// shut down), so that the primary records it as stopped.
 	Stopped func(name string)
+	// Networks makes this node's bridges match the table's business
+	// networks (nil: nothing to do). It gets every table the node takes,
+	// the primary's own changes and the peer's alike, before the volumes
+	// are prepared, and what ApplyNetworks gives it; never two calls at
+	// once, and always the newest table, so that a slow call cannot undo
+	// a later change.
+	Networks func(ctx context.Context, t *Table)
 }
 
 // Manager runs this node's share of the VMs.
@@ -69,7 +76,8 @@ type Manager struct {
 	owned    map[string]bool // VMs running here
 	incoming map[string]bool // VMs migrating here, not yet announced
 
-	op sync.Mutex // one start/stop at a time: DRBD roles follow the VM
+	op  sync.Mutex // one start/stop at a time: DRBD roles follow the VM
+	net sync.Mutex // one Options.Networks call at a time
 }
 
 // New loads the table from o.TablePath.
@@ -130,7 +138,20 @@ func (m *Manager) SetTable(ctx context.Context, t *Table, force bool) (bool, err
 	}
 	m.table = t
 	m.mu.Unlock()
+	m.ApplyNetworks(ctx)
 	return true, m.prepare(ctx, old, t)
+}
+
+// ApplyNetworks hands the current table to Options.Networks: at start,
+// before any VM starts here, and now and then to catch up with the
+// links (a NIC that was missing has appeared).
+func (m *Manager) ApplyNetworks(ctx context.Context) {
+	if m.o.Networks == nil {
+		return
+	}
+	m.net.Lock()
+	defer m.net.Unlock()
+	m.o.Networks(ctx, m.Table())
 }
 
 // Prepare readies the volumes of every VM in the table (at start-up).

@@ -78,6 +78,9 @@ type Table struct {
 	Term       uint64             `json:"term"`
 	Generation uint64             `json:"generation"`
 	VMs        map[string]*Record `json:"vms"`
+	// Networks are the business networks, by name: they are the
+	// system's like the VMs, and change the same way.
+	Networks map[string]*Network `json:"networks"`
 }
 
 // Newer reports whether t is a later version than u.
@@ -93,10 +96,18 @@ func (t *Table) Clone() *Table {
 	b, _ := json.Marshal(t)
 	var c Table
 	_ = json.Unmarshal(b, &c)
-	if c.VMs == nil {
-		c.VMs = map[string]*Record{}
-	}
+	c.init()
 	return &c
+}
+
+// init gives a table read from an older node or file its empty maps.
+func (t *Table) init() {
+	if t.VMs == nil {
+		t.VMs = map[string]*Record{}
+	}
+	if t.Networks == nil {
+		t.Networks = map[string]*Network{}
+	}
 }
 
 // Names lists the VMs in name order.
@@ -130,7 +141,8 @@ func (t *Table) FreeMinor(taken ...int) int {
 
 // LoadTable reads path; a missing file is an empty table.
 func LoadTable(path string) (*Table, error) {
-	t := &Table{VMs: map[string]*Record{}}
+	t := &Table{}
+	t.init()
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
@@ -141,9 +153,7 @@ func LoadTable(path string) (*Table, error) {
 	if err := json.Unmarshal(b, t); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if t.VMs == nil {
-		t.VMs = map[string]*Record{}
-	}
+	t.init()
 	return t, nil
 }
 

@@ -75,6 +75,10 @@ type Link struct {
 	MAC     net.HardwareAddr
 	Up      bool // administratively up
 	Carrier bool // operationally up: cable in, other end there
+	// Kind is the link's type as netlink names it: "device" for a NIC,
+	// "bridge", "veth", "vlan", "tuntap" (a VM's NIC), ….
+	Kind   string
+	Master int // index of the bridge (or bond) the link is a port of; 0 none
 }
 
 // State is the link's state for people: "up", "up, no carrier", "down".

@@ -1,11 +1,15 @@
 package netcfg
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/lockstep-ft/lockstep/internal/rtnl"
 )
@@ -13,7 +17,12 @@ import (
 // Netlink is Links over rtnetlink. Its sockets belong to the network
 // namespace of the thread that created it, which is how the tests keep it
 // inside their own namespace.
-type Netlink struct{ h *netlink.Handle }
+type Netlink struct {
+	h *netlink.Handle
+	// raw is for the requests the library has no call for (a bridge's
+	// STP and forward delay), opened beside h and so in its namespace.
+	raw map[int]*nl.SocketHandle
+}
 
 // NewNetlink opens rtnetlink in the calling thread's network namespace.
 func NewNetlink() (*Netlink, error) {
@@ -21,11 +30,25 @@ func NewNetlink() (*Netlink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Netlink{h: h}, nil
+	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("open rtnetlink: %w", err)
+	}
+	tv := unix.NsecToTimeval(rtnl.Timeout.Nanoseconds())
+	if err := errors.Join(s.SetSendTimeout(&tv), s.SetReceiveTimeout(&tv)); err != nil {
+		s.Close()
+		h.Close()
+		return nil, fmt.Errorf("rtnetlink socket timeout: %w", err)
+	}
+	return &Netlink{h: h, raw: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}}, nil
 }
 
 // Close releases the sockets.
-func (n *Netlink) Close() { n.h.Close() }
+func (n *Netlink) Close() {
+	n.h.Close()
+	n.raw[unix.NETLINK_ROUTE].Close()
+}
 
 // List implements Links.
 func (n *Netlink) List() ([]Link, error) {
@@ -42,6 +65,8 @@ func (n *Netlink) List() ([]Link, error) {
 			MAC:     a.HardwareAddr,
 			Up:      a.Flags&net.FlagUp != 0,
 			Carrier: a.OperState == netlink.OperUp,
+			Kind:    l.Type(),
+			Master:  a.MasterIndex,
 		})
 	}
 	return out, nil

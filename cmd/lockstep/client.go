@@ -28,6 +28,7 @@ type cli struct {
 	since string // alert list
 	limit int
 	vm    vmFlags
+	net   networkFlags
 	vcd   vcdFlags
 
 	server string // host:port, also the session cache key
@@ -105,11 +106,11 @@ type apiError struct {
 	code    string
 	msg     string
 	reasons []string
-	vm      bool // the request was about VMs
+	spec    string // what a refused request described: "VM spec", "network"; "" neither
 }
 
 func (e *apiError) Error() string {
-	if len(e.reasons) == 0 || !e.vm {
+	if len(e.reasons) == 0 || e.spec == "" {
 		return e.msg
 	}
 	head := "refused"
@@ -117,7 +118,7 @@ func (e *apiError) Error() string {
 	case api.CodeNoCapacity:
 		head = "not enough capacity"
 	case api.CodeBadParameter:
-		head = "invalid VM spec"
+		head = "invalid " + e.spec
 	}
 	return head + ":\n  " + strings.Join(e.reasons, "\n  ")
 }
@@ -222,8 +223,14 @@ func answerError(resp *http.Response, b []byte) error {
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		return &apiError{status: resp.StatusCode, msg: "the server answered " + resp.Status}
 	}
-	return &apiError{status: resp.StatusCode, code: e.Code, msg: e.Error, reasons: e.Reasons,
-		vm: strings.HasPrefix(resp.Request.URL.Path, "/api/v1/vms")}
+	ae := &apiError{status: resp.StatusCode, code: e.Code, msg: e.Error, reasons: e.Reasons}
+	switch p := resp.Request.URL.Path; {
+	case strings.HasPrefix(p, "/api/v1/vms"):
+		ae.spec = "VM spec"
+	case strings.HasPrefix(p, "/api/v1/networks"):
+		ae.spec = "network"
+	}
+	return ae
 }
 
 // login gets a token with the password and caches it with the CA that

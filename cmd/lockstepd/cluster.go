@@ -55,6 +55,7 @@ type clusterd struct {
 	// println prints a line on the serial console and in the journal.
 	println func(string)
 	links   netcfg.Links
+	bridges netcfg.BridgeLinks // the business networks' bridges
 
 	id     *system.Identity
 	cfg    nodeconfig.Config

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/ha"
+	"github.com/lockstep-ft/lockstep/agent/netcfg"
 	"github.com/lockstep-ft/lockstep/agent/vm"
 )
 
@@ -73,7 +74,7 @@ func openLibvirt(ctx context.Context, logf func(string, ...any)) (*vm.Libvirt, e
 
 // domain is a VM record as libvirt should run it on this node: its
 // volumes are this node's DRBD devices, its CD this node's copy of the VCD,
-// its NICs on the bridges of the networks' names.
+// its NICs on the bridges of their business networks.
 func (s *vmService) domain(r *ha.Record) (string, error) {
 	d := vm.Domain{Name: r.Spec.Name, UUID: r.UUID, VCPUs: r.Spec.VCPUs, MemoryMiB: r.Spec.MemoryMiB,
 		ConsoleLog: s.consolePath(r.Spec.Name)}
@@ -94,8 +95,14 @@ func (s *vmService) domain(r *ha.Record) (string, error) {
 	if len(r.MACs) != len(r.Spec.NICs) {
 		return "", fmt.Errorf("%d NICs but %d MACs", len(r.Spec.NICs), len(r.MACs))
 	}
+	nets := s.mgr.Table().Networks
 	for i, n := range r.Spec.NICs {
-		d.NICs = append(d.NICs, vm.NIC{Bridge: n.Network, MAC: r.MACs[i]})
+		// A VM from before business networks existed may name one that
+		// was never made; libvirt's "no such device" would not say so.
+		if nets[n.Network] == nil {
+			return "", fmt.Errorf("NIC %d: business network %q does not exist: create it, or give the VM another network", i, n.Network)
+		}
+		d.NICs = append(d.NICs, vm.NIC{Bridge: netcfg.BridgeName(n.Network), MAC: r.MACs[i]})
 	}
 	return vm.DomainXML(d)
 }

@@ -88,7 +88,7 @@ func main() {
 		refresh:     5 * time.Second,
 	}
 	a.cluster = func(ctx context.Context, cfg nodeconfig.Config, res netcfg.Result, slot, slotVersion string) (func() systemView, error) {
-		c := &clusterd{version: version, stateDir: nodeconfig.StateMount, logf: log.Printf, links: links,
+		c := &clusterd{version: version, stateDir: nodeconfig.StateMount, logf: log.Printf, links: links, bridges: links,
 			println: func(line string) {
 				if err := con.Println(line); err != nil {
 					log.Printf("serial console: %v", err)

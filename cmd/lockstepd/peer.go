@@ -44,6 +44,7 @@ func (c *clusterd) servePeer(ctx context.Context) error {
 	c.linkTestRoutes(mux)
 	if c.vms != nil {
 		c.vms.vmPeerRoutes(mux)
+		c.vms.networkPeerRoutes(mux)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: nil, TLSConfig: pki.ServerTLSConfig(trust, c.id.Node)}

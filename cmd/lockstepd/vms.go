@@ -56,6 +56,7 @@ type vmService struct {
 	c          *clusterd
 	mgr        *ha.Manager
 	st         nodeStorage
+	br         *bridges
 	consoleDir string
 	edit       sync.Mutex // table changes, on the primary
 
@@ -235,11 +236,11 @@ func (b *clusterBackend) VM(ctx context.Context, name string) (api.VM, error) {
 	return s.view(r, s.where()), nil
 }
 
-// primaryOnly refuses a change of the VM table on a node that is not the
-// primary: only the primary writes the table.
+// primaryOnly refuses a change of the VM table (its VMs and networks) on
+// a node that is not the primary: only the primary writes the table.
 func (s *vmService) primaryOnly() error {
 	if s.c.runner.Status().State != membership.StatePrimary {
-		return api.Conflict("this node is not the primary: send VM changes to the system IP " + s.c.id.Config.IP)
+		return api.Conflict("this node is not the primary: send VM and network changes to the system IP " + s.c.id.Config.IP)
 	}
 	return nil
 }
@@ -354,10 +355,8 @@ func (s *vmService) newRecord(spec api.VMSpec, t *ha.Table, res map[string]nodeR
 			}
 		}
 	}
+	problems = append(problems, t.NICProblems(spec.NICs)...)
 	for i, n := range spec.NICs {
-		if n.Network == "" {
-			problems = append(problems, fmt.Sprintf("nic %d: name its network", i))
-		}
 		mac := n.MAC
 		if mac == "" {
 			mac = vmMAC(s.c.id.System.ID, spec.Name, i)

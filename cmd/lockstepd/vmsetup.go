@@ -25,8 +25,9 @@ devices {
 
 // startVMs sets up this node's VM service: the replication link's
 // address, the storage group on the install's storage partition (made on
-// the first start), DRBD, libvirt, and the VM manager with the table from
-// STATE. The volumes of the table's VMs are brought up in the background.
+// the first start), DRBD, libvirt, the VM manager with the table from
+// STATE and the business networks' bridges. The volumes of the table's
+// VMs are brought up in the background.
 func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	// QEMU runs as libvirt-qemu and opens the VCDs under STATE: STATE
 	// must be traversable; the keys keep their own directory closed.
@@ -57,7 +58,8 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &vmService{c: c, st: st, consoleDir: filepath.Join(c.stateDir, "vm")}
+	s := &vmService{c: c, st: st, consoleDir: filepath.Join(c.stateDir, "vm"),
+		br: &bridges{links: c.bridges, node: nodeName(c.id.NodeID), logf: c.vmLogf}}
 	if err := os.MkdirAll(s.consoleDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -65,10 +67,15 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 		TablePath: filepath.Join(c.stateDir, "vms.json"),
 		Storage:   st, Hypervisor: hypervisor{lv: lv, peer: rep.Peer}, Membership: c.runner,
 		Domain: s.domain, Logf: c.vmLogf, Stopped: s.stopped, Starting: s.rotateConsole,
+		Networks: s.br.apply,
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Before the membership runs: libvirt starts no VM whose bridge is
+	// missing, and a take-over may come with the first heartbeats.
+	s.mgr.ApplyNetworks(ctx)
+	go s.bridgeLoop(ctx)
 	go func() {
 		if err := s.mgr.Prepare(ctx); err != nil {
 			c.vmLogf("vms: preparing volumes: %v", err)

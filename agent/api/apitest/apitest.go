@@ -103,7 +103,7 @@ var T0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // Backend is a fake api.Backend. Set Err to fail every call, or
 // ActionErr[action] to fail one action ("vm start" for a VM's);
-// Calls records the actions and the VM and VCD changes.
+// Calls records the actions and the VM, network and VCD changes.
 type Backend struct {
 	mu        sync.Mutex
 	Info      api.SystemInfo
@@ -120,6 +120,8 @@ type Backend struct {
 	macs     int // MACs handed out
 
 	VCDList []api.VCD // by name; see vcds.go
+
+	NetworkList []api.Network // by name, without their VMs; see networks.go
 }
 
 // NewBackend is a formed system: node0 primary, node1 secondary in
@@ -154,6 +156,7 @@ func NewBackend() *Backend {
 		},
 		ActionErr: map[string]error{},
 	}
+	b.seedNetworks()
 	b.seedVMs()
 	b.seedVCDs()
 	return b

@@ -125,6 +125,8 @@ func (b *Backend) problems(spec api.VMSpec) error {
 	for _, n := range spec.NICs {
 		if n.Network == "" {
 			p = append(p, "a NIC without a network")
+		} else if _, err := b.findNetwork(n.Network); err != nil {
+			p = append(p, fmt.Sprintf("no business network %q", n.Network))
 		}
 	}
 	if spec.Node != "" && spec.Node != "node0" && spec.Node != "node1" {
