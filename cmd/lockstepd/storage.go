@@ -208,7 +208,15 @@ func (s *drbdStorage) Ensure(ctx context.Context, v ha.Volume) error {
 // survivor with an Outdated or Inconsistent copy is never forced: that
 // would serve old data as new, so the VM does not start and the operator
 // is told why.
-func (s *drbdStorage) Promote(ctx context.Context, v ha.Volume, _ bool) error {
+//
+// peerLost is a take-over after the membership declared the peer lost:
+// every link to it silent, the witness rule met. DRBD's own ping
+// (ping-int 10 s) can take ten more seconds to notice, and until then a
+// promotion is a cluster-wide state change waiting for the dead peer's
+// answer; the connection is dropped first, without asking the peer. The
+// peer's return reconnects it (Ensure's adjust, run for every volume when
+// the peer joins).
+func (s *drbdStorage) Promote(ctx context.Context, v ha.Volume, peerLost bool) error {
 	name := v.Resource()
 	st, err := s.adm.Status(ctx, name)
 	if err != nil {
@@ -216,6 +224,12 @@ func (s *drbdStorage) Promote(ctx context.Context, v ha.Volume, _ bool) error {
 	}
 	if st.Role == drbd.RolePrimary {
 		return nil
+	}
+	if peerLost && st.Connection == drbd.ConnConnected {
+		s.logf("storage: %s: dropping the connection to the lost peer (DRBD still sees it %s)", name, orUnknown(string(st.PeerRole)))
+		if err := s.adm.DropPeer(ctx, name); err != nil {
+			return err
+		}
 	}
 	err = s.adm.Primary(ctx, name, false)
 	if err == nil {

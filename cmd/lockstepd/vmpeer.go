@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -100,6 +101,17 @@ func (s *vmService) onMember(ev member.Event) {
 	case member.PeerJoined, member.PeerLost, member.BecamePrimary:
 		// superviseLoop hands the table over once the nodes are connected.
 		s.setPushed(nil)
+		if ev.Kind == member.PeerJoined {
+			// A take-over dropped the volumes' connections to the lost
+			// peer (drbdStorage.Promote); adjusting them reconnects.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				if err := s.mgr.Prepare(ctx); err != nil {
+					s.c.vmLogf("vms: reconnecting the volumes to the peer: %v", err)
+				}
+			}()
+		}
 	}
 }
 
@@ -141,13 +153,25 @@ func (s *vmService) reconcileLoop(ctx context.Context) {
 	}
 }
 
+// takeOverGrace is how long after a peer loss the supervisor leaves the
+// peer's VMs to the membership's take-over (which comes within two
+// seconds).
+const takeOverGrace = 30 * time.Second
+
 // superviseLoop, on the primary, starts the VMs that should run and run
 // nowhere: after the whole system was down (the membership knows nothing
 // of what ran before), or after a start that failed. It waits until it
 // knows what the peer runs (connected, or lost), and gives each VM a minute
 // between attempts.
+//
+// The VMs the lost peer ran are the membership's to take over, after its
+// take-over delay: by then a peer that lost the witness vote has stopped
+// them. Starting them sooner could run one VM on both sides of a
+// partition, so the supervisor leaves them alone for takeOverGrace after
+// it first sees the loss, and only then retries a take-over that failed.
 func (s *vmService) superviseLoop(ctx context.Context) {
 	tried := map[string]time.Time{}
+	var lostSince time.Time
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -157,6 +181,15 @@ func (s *vmService) superviseLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		st := s.c.runner.Status()
+		switch {
+		case !st.PeerLost:
+			lostSince = time.Time{}
+		case lostSince.IsZero():
+			lostSince = time.Now()
+		}
+		peerRan := func(name string) bool {
+			return st.PeerLost && time.Since(lostSince) < takeOverGrace && slices.Contains(st.PeerOwned, ha.Resource(name))
+		}
 		if st.State == membership.StatePrimary && st.Connected && !s.peerHasTable() {
 			s.syncTable(ctx)
 		}
@@ -165,7 +198,7 @@ func (s *vmService) superviseLoop(ctx context.Context) {
 		}
 		where := s.where()
 		for name, r := range s.mgr.Table().VMs {
-			if r.Want != ha.WantRunning || where[name] != "" || time.Since(tried[name]) < time.Minute {
+			if r.Want != ha.WantRunning || where[name] != "" || peerRan(name) || time.Since(tried[name]) < time.Minute {
 				continue
 			}
 			tried[name] = time.Now()

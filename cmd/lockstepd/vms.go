@@ -613,7 +613,7 @@ func (s *vmService) onNode(ctx context.Context, node, name, action string) error
 func (s *vmService) local(ctx context.Context, name, action string) error {
 	switch action {
 	case "start":
-		return s.mgr.Start(ctx, name, !s.c.runner.Status().Connected)
+		return s.mgr.Start(ctx, name, s.c.runner.Status().PeerLost)
 	case "prepare-in":
 		s.rotateConsole(name)
 		return s.mgr.PrepareIncoming(ctx, name)

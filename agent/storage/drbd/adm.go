@@ -60,6 +60,14 @@ func (a *Adm) Disconnect(ctx context.Context, res string) error {
 	return a.drbdadm(ctx, res, "disconnect")
 }
 
+// DropPeer makes the resource StandAlone without asking the peer: a plain
+// disconnect of a connected resource is a cluster-wide state change that
+// waits for the peer's answer, i.e. for DRBD's own timeout when the peer
+// is dead. Only for a peer the membership has declared lost.
+func (a *Adm) DropPeer(ctx context.Context, res string) error {
+	return a.drbdadm(ctx, res, "disconnect", "--force")
+}
+
 // Adjust makes the kernel's resource match the configuration file.
 func (a *Adm) Adjust(ctx context.Context, res string) error { return a.drbdadm(ctx, res, "adjust") }
 

@@ -29,6 +29,7 @@ var admCalls = []struct {
 	{"Secondary", func(a *Adm) error { return a.Secondary(context.Background(), "vm-web") }, "drbdadm -c " + conf + " secondary vm-web"},
 	{"Connect", func(a *Adm) error { return a.Connect(context.Background(), "vm-web") }, "drbdadm -c " + conf + " connect vm-web"},
 	{"Disconnect", func(a *Adm) error { return a.Disconnect(context.Background(), "vm-web") }, "drbdadm -c " + conf + " disconnect vm-web"},
+	{"DropPeer", func(a *Adm) error { return a.DropPeer(context.Background(), "vm-web") }, "drbdadm -c " + conf + " disconnect --force vm-web"},
 	{"Adjust", func(a *Adm) error { return a.Adjust(context.Background(), "vm-web") }, "drbdadm -c " + conf + " adjust vm-web"},
 	{"Resize", func(a *Adm) error { return a.Resize(context.Background(), "vm-web") }, "drbdadm -c " + conf + " resize vm-web"},
 	{"Invalidate", func(a *Adm) error { return a.Invalidate(context.Background(), "vm-web") }, "drbdadm -c " + conf + " invalidate vm-web"},

@@ -68,7 +68,7 @@ func TestConfigParsedByDrbdadm84(t *testing.T) {
 			t.Fatalf("drbdadm-84 up all on %s: %v\n%s", tc.self, err, d.out.String())
 		}
 		for _, want := range []string{
-			"drbdsetup-84 attach 0 /dev/ls0/vm-web-disk0 /dev/ls0/vm-web-disk0 internal --c-min-rate=0 --c-max-rate=4000M --c-fill-target=16M --c-plan-ahead=20 --on-io-error=detach",
+			"drbdsetup-84 attach 0 /dev/ls0/vm-web-disk0 /dev/ls0/vm-web-disk0 internal --c-min-rate=0 --c-max-rate=4000M --c-fill-target=16M --c-plan-ahead=5 --on-io-error=detach",
 			"drbdsetup-84 connect vm-web ipv4:" + tc.self + ":7789 ipv4:" + tc.peer + ":7789 --protocol=C --allow-two-primaries=no" +
 				" --after-sb-0pri=disconnect --after-sb-1pri=disconnect --after-sb-2pri=disconnect --rr-conflict=disconnect --max-buffers=8000 --max-epoch-size=8000",
 			"drbdsetup-84 attach 1 /dev/ls0/vm-db-disk0 /dev/ls0/vm-db-disk0 internal",
@@ -104,6 +104,7 @@ func TestAdmAcceptedByDrbdadm84(t *testing.T) {
 		"Secondary":             "drbdsetup-84 secondary 0\n",
 		"Connect":               "drbdsetup-84 connect vm-web ipv4:169.254.100.1:7789 ipv4:169.254.100.2:7789",
 		"Disconnect":            "drbdsetup-84 disconnect ipv4:169.254.100.1:7789 ipv4:169.254.100.2:7789\n",
+		"DropPeer":              "drbdsetup-84 disconnect ipv4:169.254.100.1:7789 ipv4:169.254.100.2:7789 --force\n",
 		"Adjust":                "drbdsetup-84 attach 0 /dev/ls0/vm-web-disk0",
 		"Resize":                "drbdsetup-84 resize 0\n",
 		"Invalidate":            "drbdsetup-84 invalidate 0\n",
