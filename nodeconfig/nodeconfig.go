@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lockstep-ft/lockstep/installer/answers"
@@ -42,8 +44,18 @@ type Config struct {
 	JoinFingerprint string  `json:"join_fingerprint,omitempty"`
 	Network         Network `json:"network"`
 	// AdminPasswordHash is a crypt(3) SHA-512 hash (Create only).
-	AdminPasswordHash string  `json:"admin_password_hash,omitempty"`
-	Install           Install `json:"install"`
+	AdminPasswordHash string `json:"admin_password_hash,omitempty"`
+	// StorageDisks are the logical disks (the answers' disk.storage_group)
+	// that the first storage group gets besides the system disk's storage
+	// partition (layout partition 6), by stable id as the installer lists
+	// them: "wwn:<wwid>", "serial:<serial>", "path:<by-path>", or a bare
+	// WWN, serial, or name under /dev/disk/by-id or /dev/disk/by-path.
+	// Create and Replace erase their first and last MiB; Recover leaves
+	// them as they are. When the node has no storage group yet, the agent
+	// makes "storage0" over partition 6 and those of these disks it finds
+	// under /dev/disk (one it cannot find is logged and left out).
+	StorageDisks []string `json:"storage_disks,omitempty"`
+	Install      Install  `json:"install"`
 }
 
 // Network is the node's NICs by role and its management address.
@@ -91,7 +103,11 @@ func FromAnswers(a answers.Answers, priv0MAC, ibiz0MAC string, inst Install) (Co
 			NTP:   a.Network.NTP,
 		},
 		AdminPasswordHash: a.Admin.PasswordHash,
+		StorageDisks:      slices.Clone(a.Disk.StorageGroup),
 		Install:           inst,
+	}
+	if len(c.StorageDisks) == 0 {
+		c.StorageDisks = nil // "storage_group: []" and none are the same answer
 	}
 	if a.Admin.Password != "" && a.Admin.PasswordHash == "" {
 		h, err := HashPassword(a.Admin.Password)
@@ -153,6 +169,16 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Network.aLinkErrors()...)
 	if !c.Network.Node.DHCP && c.Network.Node.IP == "" {
 		errs = append(errs, errors.New("network.node: neither DHCP nor a static address"))
+	}
+	for i, id := range c.StorageDisks {
+		switch {
+		case strings.TrimSpace(id) == "":
+			errs = append(errs, fmt.Errorf("storage_disks[%d] is empty", i))
+		case slices.Index(c.StorageDisks, id) < i:
+			errs = append(errs, fmt.Errorf("storage_disks[%d] %q is listed twice", i, id))
+		case id == c.Install.Disk:
+			errs = append(errs, fmt.Errorf("storage_disks[%d] %q is the system disk", i, id))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -133,3 +133,55 @@ func TestValidateALinks(t *testing.T) {
 		t.Fatalf("a node.json with a bad A-Link MAC: %v", err)
 	}
 }
+
+func TestStorageDisksRoundTrip(t *testing.T) {
+	a := testAnswers()
+	a.Disk = answers.Disk{System: "serial:lockstep-sys", StorageGroup: []string{"serial:lockstep-data", "wwn:naa.5000c500a1b2c3d4"}, ConfirmErase: true}
+	c, err := FromAnswers(a, macPriv0, macIbiz0, Install{Time: time.Unix(0, 0).UTC(), Version: "1.0", Disk: a.Disk.System})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"serial:lockstep-data", "wwn:naa.5000c500a1b2c3d4"}
+	a.Disk.StorageGroup[0] = "changed" // the config has its own copy
+	if !reflect.DeepEqual(c.StorageDisks, want) {
+		t.Fatalf("StorageDisks = %q, want %q", c.StorageDisks, want)
+	}
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"storage_disks": [`) || !strings.Contains(string(b), `"serial:lockstep-data"`) {
+		t.Errorf("node.json lacks storage_disks:\n%s", b)
+	}
+	back, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, c) {
+		t.Fatalf("read back %+v, want %+v", back, c)
+	}
+
+	// None: not in the file, as before storage disks were recorded.
+	a.Disk.StorageGroup = []string{}
+	c, err = FromAnswers(a, macPriv0, macIbiz0, Install{Disk: a.Disk.System})
+	if err != nil || c.StorageDisks != nil {
+		t.Fatalf("no storage disks: %q, %v", c.StorageDisks, err)
+	}
+	if b, _ := c.Marshal(); strings.Contains(string(b), "storage_disks") {
+		t.Errorf("node.json without storage disks names them:\n%s", b)
+	}
+
+	for _, tc := range []struct {
+		disks []string
+		want  string
+	}{
+		{[]string{""}, "storage_disks[0] is empty"},
+		{[]string{"serial:a", "serial:a"}, `storage_disks[1] "serial:a" is listed twice`},
+		{[]string{"serial:lockstep-sys"}, `storage_disks[0] "serial:lockstep-sys" is the system disk`},
+	} {
+		c.StorageDisks = tc.disks
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.disks, err, tc.want)
+		}
+	}
+}

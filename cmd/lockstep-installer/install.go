@@ -30,12 +30,16 @@ type diskEngine struct {
 
 func (d diskEngine) Run(ctx context.Context, a answers.Answers, emit func(engine.Event)) (err error) {
 	defer func() {
-		if err != nil {
+		// A refusal (Recover onto a disk it cannot keep) is the engine's
+		// own last event already.
+		if err != nil && !errors.Is(err, engine.ErrRefused) {
 			d.logf("install failed: %v", err)
 			emit(engine.Event{Step: "done", Title: "Installation failed", Message: err.Error(), Level: engine.Error, Done: true})
+		} else if err != nil {
+			d.logf("install refused: %v", err)
 		}
 	}()
-	dev, err := d.disk(a.Disk.System)
+	dev, err := d.disk(a.Disk.System, "system disk")
 	if err != nil {
 		return err
 	}
@@ -67,9 +71,41 @@ func (d diskEngine) Run(ctx context.Context, a answers.Answers, emit func(engine
 	if cfg, err = nodeconfig.WithALinks(cfg, alinks); err != nil {
 		return err
 	}
-	var stateFiles map[string][]byte
+	f, err := openExclusive(dev, "system disk "+a.Disk.System)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	in := &engine.Install{
+		Disk:   f,
+		Source: src,
+		Config: cfg,
+		Boot:   bootOptions(d.cmdline),
+	}
+	// The storage group's disks: Create and Replace erase their ends;
+	// Recover keeps them, so they are not even opened.
+	if a.Action != answers.Recover {
+		for _, id := range a.Disk.StorageGroup {
+			sdev, err := d.disk(id, "storage disk")
+			if err != nil {
+				return err
+			}
+			sf, err := openExclusive(sdev, "storage disk "+id)
+			if err != nil {
+				return err
+			}
+			defer sf.Close()
+			in.StorageDisks = append(in.StorageDisks, engine.StorageDisk{ID: id, Disk: sf})
+		}
+	}
+	// What the engine will write is decided before the join: a Recover
+	// onto a disk without a Lockstep layout is refused before this node
+	// has joined anything.
+	if err := in.Check(emit); err != nil {
+		return err
+	}
 	if a.Action.Joins() {
-		if stateFiles, err = d.joinSystem(ctx, a, priv0, emit); err != nil {
+		if in.StateFiles, err = d.joinSystem(ctx, a, priv0, emit); err != nil {
 			return err
 		}
 	}
@@ -78,29 +114,8 @@ func (d diskEngine) Run(ctx context.Context, a answers.Answers, emit func(engine
 		return err
 	}
 	defer tools.Close()
-	// O_EXCL on a block device fails while anything has it or one of its
-	// partitions mounted (or in an md array): refuse such a disk. The
-	// check's descriptor is closed again because mke2fs opens the disk
-	// exclusively itself.
-	excl, err := os.OpenFile(dev, os.O_RDWR|os.O_EXCL, 0)
-	if err != nil {
-		return fmt.Errorf("system disk %s (%s) is in use: %w", a.Disk.System, dev, err)
-	}
-	excl.Close()
-	f, err := os.OpenFile(dev, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("system disk %s (%s): %w", a.Disk.System, dev, err)
-	}
-	defer f.Close()
-	d.logf("installing %s to %s (%s)", src.Version(), dev, a.Disk.System)
-	in := &engine.Install{
-		Disk:       f,
-		Source:     src,
-		Format:     tools,
-		Config:     cfg,
-		StateFiles: stateFiles,
-		Boot:       bootOptions(d.cmdline),
-	}
+	in.Format = tools
+	d.logf("installing %s to %s (%s), action %s, storage disks %v", src.Version(), dev, a.Disk.System, a.Action, a.Disk.StorageGroup)
 	if err := in.Run(ctx, func(ev engine.Event) {
 		d.logf("install: %s %d%% %s %s", ev.Step, ev.Percent, ev.Title, ev.Message)
 		emit(ev)
@@ -108,15 +123,44 @@ func (d diskEngine) Run(ctx context.Context, a answers.Answers, emit func(engine
 		return err
 	}
 	// Let the kernel see the new partitions (a rescue shell after the
-	// install, or the log, may want them); a reboot follows anyway.
-	if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0); err != nil {
-		d.logf("re-reading the partition table of %s: %v", dev, err)
+	// install, or the log, may want them), and forget the erased disks'
+	// old ones; a reboot follows anyway.
+	for _, g := range append([]*os.File{f}, storageFiles(in.StorageDisks)...) {
+		if err := unix.IoctlSetInt(int(g.Fd()), unix.BLKRRPART, 0); err != nil {
+			d.logf("re-reading the partition table of %s: %v", g.Name(), err)
+		}
 	}
 	return nil
 }
 
-// disk finds the device of a stable disk id.
-func (d diskEngine) disk(id string) (string, error) {
+// openExclusive opens a disk the install writes. O_EXCL on a block device
+// fails while anything has it or one of its partitions mounted (or in an
+// md array or a device-mapper table): such a disk is refused. The check's
+// descriptor is closed again because mke2fs opens the disk exclusively
+// itself; the one returned is not exclusive.
+func openExclusive(dev, what string) (*os.File, error) {
+	excl, err := os.OpenFile(dev, os.O_RDWR|os.O_EXCL, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s) is in use: %w", what, dev, err)
+	}
+	excl.Close()
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", what, dev, err)
+	}
+	return f, nil
+}
+
+func storageFiles(ds []engine.StorageDisk) []*os.File {
+	var fs []*os.File
+	for _, d := range ds {
+		fs = append(fs, d.Disk)
+	}
+	return fs
+}
+
+// disk finds the device of a stable disk id; role names it in the error.
+func (d diskEngine) disk(id, role string) (string, error) {
 	for _, disk := range d.facts.Disks {
 		if disk.CDROM {
 			continue
@@ -127,7 +171,7 @@ func (d diskEngine) disk(id string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("system disk %q is not on this machine", id)
+	return "", fmt.Errorf("%s %q is not on this machine", role, id)
 }
 
 // mac resolves a NIC given by MAC or kernel name to its MAC.

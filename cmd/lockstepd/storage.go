@@ -23,7 +23,7 @@ import (
 
 const (
 	// firstGroup is the storage group made on the install's storage
-	// partition. Not "sg0": a volume group's /dev/<name> must not be a
+	// partition and its storage disks (node.json's storage_disks). Not "sg0": a volume group's /dev/<name> must not be a
 	// device node, and /dev/sg0 is the SCSI generic driver's.
 	firstGroup = "storage0"
 	// drbdConfDir is on the root's tmpfs: the configuration is rewritten
@@ -70,15 +70,16 @@ func newNodeStorage(ctx context.Context, c *clusterd, rep netcfg.Replication) (*
 		}
 	}
 	if len(groups) == 0 {
+		// The first start after a Create or Replace install (which erased
+		// the old metadata): storage0 over partition 6 and the install's
+		// storage disks.
 		part, err := storagePartition("/proc", "/sys", nodeconfig.StateMount)
 		if err != nil {
 			return nil, err
 		}
-		g, err := s.lvm.CreateGroup(ctx, firstGroup, []string{part})
-		if err != nil {
+		if _, err := makeFirstGroup(ctx, run, s.lvm, part, c.cfg.StorageDisks, devDiskResolver{Root: "/dev/disk"}, c.vmLogf); err != nil {
 			return nil, err
 		}
-		c.vmLogf("storage: made storage group %s on %s (%d MiB)", g.Name, part, g.SizeBytes>>20)
 	}
 	if s.adm.Config, err = drbd.WriteConfig(drbdConfDir, nil); err != nil {
 		return nil, err

@@ -30,8 +30,16 @@ type Formatter interface {
 const StateLabel = "lockstep-state"
 
 // Install writes a whole node: it is the engine behind "Create new
-// system" / "Replace PM" in the installer and behind `lockstep-build disk`,
-// on a block device or a raw image file alike.
+// system", "Replace PM" and "Recover PM" in the installer and behind
+// `lockstep-build disk`, on a block device or a raw image file alike.
+//
+// The action is Config.Action. Create and Replace lay the disk out afresh
+// and erase the storage partition's head and the storage group's disks'
+// ends. Recover keeps the disk's own Lockstep layout (disk GUID and every
+// partition boundary) and its data: it rewrites the boot partitions, the
+// system slots and STATE, never the storage partition or the storage
+// group's disks, and refuses a disk without such a layout before writing
+// anything (see Check).
 //
 // Order, so that a power cut at any point leaves nothing bootable that is
 // not complete (SPEC I7): layout.Write puts an INT 18h stub in the MBR and
@@ -48,8 +56,11 @@ type Install struct {
 	// StateFiles are more files for STATE, by path relative to its root
 	// (a joined node's certificates and system settings).
 	StateFiles map[string][]byte
-	Layout     layout.Options
-	Boot       BootOptions
+	// StorageDisks are the storage group's extra disks (Config.StorageDisks,
+	// opened): Create and Replace erase their ends, Recover leaves them be.
+	StorageDisks []StorageDisk
+	Layout       layout.Options // for a fresh layout; Recover keeps the disk's
+	Boot         BootOptions
 }
 
 // BootOptions shape grub.cfg.
@@ -72,27 +83,30 @@ const (
 // Run implements the install; emit receives the progress.
 func (in *Install) Run(ctx context.Context, emit func(Event)) (err error) {
 	step := func(name, title string, pct int) { emit(Event{Step: name, Title: title, Percent: pct, Level: Info}) }
-	size := in.DiskBytes
-	if size == 0 {
-		if size, err = deviceBytes(in.Disk); err != nil {
-			return err
-		}
-	}
-	step("partition", "Partitioning the system disk", 0)
-	plan, err := layout.Plan(size, in.Layout)
+	size, err := in.size()
 	if err != nil {
 		return err
 	}
-	guid, err := layout.NewDiskGUID()
+	plan, err := in.plan(size)
 	if err != nil {
+		in.reportRefusal(err, emit)
 		return err
 	}
-	if err := layout.Write(in.Disk, plan, guid); err != nil {
+	l := plan.Layout
+	if plan.Keep {
+		emit(Event{Step: "partition", Title: "Rewriting the system partitions, keeping the data", Level: Info,
+			Message: fmt.Sprintf("disk GUID %s kept; the %s partition [%d, %d) and the storage group's disks are not touched",
+				l.DiskGUID, layout.NameStorage, l.Storage().Start, l.Storage().End())})
+	} else {
+		step("partition", "Partitioning the system disk", 0)
+	}
+	if err := layout.Write(in.Disk, l, l.DiskGUID); err != nil {
 		return fmt.Errorf("partition: %w", err)
 	}
-	l, err := plan.WithGUIDs(guid)
-	if err != nil {
-		return err
+	if !plan.Keep {
+		if err := in.eraseStorage(l, emit); err != nil {
+			return err
+		}
 	}
 	step("bootloader", "Installing the boot loader (UEFI)", pctPartition)
 	fs, err := espFS(in.Disk, l.ESP(), true)
