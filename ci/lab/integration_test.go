@@ -313,6 +313,16 @@ func TestLabUpFaultsDown(t *testing.T) {
 		t.Errorf("primary after node0 was replaced: %q, want node1", p)
 	}
 
+	// "Recover PM" of node0: re-installed onto its own disks, it keeps its
+	// storage, so the volume resyncs only what changed while it was away.
+	start = time.Now()
+	if err := l.RecoverNode(ctx, "node0"); err != nil {
+		t.Fatalf("recover node0: %v", err)
+	}
+	nodes = waitNodes(t, l, "", "node0 recovered", func(ns []apiNode) string { return allHealthy(ns) })
+	logf("node0 recovered (Recover PM) and joined again after %v: %s", time.Since(start).Round(time.Second), summary(nodes))
+	checkRecoverResync(t, l, logf)
+
 	// A node reboot from the CLI: node0 goes (gracefully) and comes back.
 	f0 := NodeFiles(cfg.StateDir, Nodes[0]).Console
 	mark := fileSize(f0)

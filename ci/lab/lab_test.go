@@ -70,13 +70,17 @@ func TestTopology(t *testing.T) {
 		if s.HostAddr != "" {
 			hosts++
 			p := netip.MustParsePrefix(s.HostAddr)
-			if p.Addr().String() != HostIP || p.Bits() != pfx.Bits() || s.PointToPoint {
-				t.Errorf("segment %s: host address %s, want %s/%d on a shared segment", s.Name, s.HostAddr, HostIP, pfx.Bits())
+			want := map[string]string{"ibiz": HostIP, "biz": BizHostIP}[s.Name]
+			if p.Addr().String() != want || p.Bits() != pfx.Bits() || s.PointToPoint {
+				t.Errorf("segment %s: host address %s, want %s/%d on a shared segment", s.Name, s.HostAddr, want, pfx.Bits())
 			}
 		}
 	}
-	if hosts != 1 {
-		t.Errorf("%d segments carry a lab host address, want only ibiz", hosts)
+	if hosts != 2 {
+		t.Errorf("%d segments carry a lab host address, want ibiz and biz", hosts)
+	}
+	if g := netip.MustParseAddr(GuestIP); !netip.MustParsePrefix(BizHostIP + "/24").Contains(g) {
+		t.Errorf("the guest's address %s is not on the business segment", g)
 	}
 	for _, nic := range []string{"priv0", "alink0", "ibiz0"} {
 		if _, _, err := SegmentByName(nic); err != nil {
@@ -125,7 +129,7 @@ func TestNetworkPlan(t *testing.T) {
 			t.Errorf("bridge %s has ports %v, want %v", s.Name, ports[s.Name], want)
 		}
 	}
-	if want := []string{"-n " + ns + " addr add 192.0.2.1/24 dev ibiz"}; !slices.Equal(addrs, want) {
+	if want := []string{"-n " + ns + " addr add 192.0.2.1/24 dev ibiz", "-n " + ns + " addr add 198.51.100.1/24 dev biz"}; !slices.Equal(addrs, want) {
 		t.Errorf("addresses %q, want %q", addrs, want)
 	}
 	joined := func(c []string) string { return strings.Join(c, " ") }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/lockstep-ft/lockstep/installer/answers"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,6 +194,40 @@ func (l *Lab) ReplaceNode(ctx context.Context, node string) error {
 	// node0's template founds a system: a replaced node0 joins like node1.
 	r := n
 	r.Action, r.Template = Nodes[1].Action, Nodes[1].Template
+	if err := l.writeAnswers(r, Extra{Fingerprint: fp}); err != nil {
+		return err
+	}
+	if err := l.installAndBoot(ctx, r); err != nil {
+		return err
+	}
+	return l.WaitSystemFormed(ctx, 3*time.Minute)
+}
+
+// RecoverTemplate is the answer file a recovered node is installed from.
+const RecoverTemplate = "recipes/answers/recover-node.yaml"
+
+// RecoverNode re-installs a node onto its own disks with "Recover PM, join
+// system: preserve data" (its answers pinning the system's CA): its power
+// is cut, it boots the ISO, the install keeps its storage partition and
+// storage-group disk, and it joins through the surviving node. It returns
+// once the system is formed again.
+func (l *Lab) RecoverNode(ctx context.Context, node string) error {
+	n, err := NodeByName(node)
+	if err != nil {
+		return err
+	}
+	if err := l.load(); err != nil {
+		return err
+	}
+	fp := strings.TrimSpace(readAll(SystemFilesIn(l.cfg.StateDir).Fingerprint))
+	if fp == "" {
+		return fmt.Errorf("lab: recover %s: no system fingerprint (is the lab up?)", node)
+	}
+	if err := l.PowerOff(node); err != nil {
+		return err
+	}
+	r := n
+	r.Action, r.Template = answers.Recover, RecoverTemplate
 	if err := l.writeAnswers(r, Extra{Fingerprint: fp}); err != nil {
 		return err
 	}

@@ -43,6 +43,10 @@ const (
 	HostIP = "192.0.2.1"
 	// Subnet is the management segment (RFC 5737 documentation range).
 	Subnet = "192.0.2.0/24"
+	// BizHostIP is the lab host's address on the business segment, where
+	// it plays a client of the guests; GuestIP is the lab's HA VM there.
+	BizHostIP = "198.51.100.1"
+	GuestIP   = "198.51.100.50"
 
 	// AdminPassword is the lab administrator's password: the
 	// password_hash in recipes/answers/create-node0.yaml is its hash.
@@ -93,7 +97,7 @@ var Segments = []Segment{
 	{Name: "priv0", NIC: "priv0", PointToPoint: true, About: "private link, node0 <-> node1 (heartbeat, join)"},
 	{Name: "alink0", NIC: "alink0", PointToPoint: true, About: "A-Link, node0 <-> node1 (sync, checkpoints)"},
 	{Name: "ibiz", NIC: "ibiz0", HostAddr: HostIP + "/24", About: "management segment: node IPs, system IP, API; the lab host is " + HostIP},
-	{Name: "biz", NIC: "biz0", About: "business segment (guests' networks)"},
+	{Name: "biz", NIC: "biz0", HostAddr: BizHostIP + "/24", About: "business segment (guests' networks); the lab host is " + BizHostIP},
 }
 
 // Node is one node VM.

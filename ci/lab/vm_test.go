@@ -17,7 +17,30 @@ import (
 const (
 	haVM     = "ha1"
 	guestVCD = "lsguest.iso"
+	// bizNet is the business network on the lab's biz segment; the HA
+	// VM's guest serves TCP echo on it at GuestIP.
+	bizNet = "biz"
 )
+
+// guestEcho connects to the HA VM's echo service from the lab host's side
+// of the business segment and checks one round trip, retrying for up to
+// within (the guest may still be booting, the bridges still learning).
+func guestEcho(t *testing.T, l *Lab, within time.Duration) *Echo {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		var e *Echo
+		if e, err = l.DialGuest(GuestIP, 5*time.Second); err != nil {
+			continue
+		}
+		if _, err = e.Check(10 * time.Second); err == nil {
+			return e
+		}
+		e.Close()
+	}
+	t.Fatalf("no echo from the HA VM's guest at %s:%d on the business network within %v: %v", GuestIP, GuestEchoPort, within, err)
+	return nil
+}
 
 // apiVM is the part of the API's VM the lab checks.
 type apiVM struct {
@@ -69,20 +92,45 @@ func guestConsole(l *Lab, name string) (*seqlog.Console, error) {
 	return seqlog.ParseConsole(out), nil
 }
 
-// startHAVM uploads the test guest, creates the HA VM on node0 and waits
-// until its guest has acknowledged a few writes.
+// startHAVM makes the business network on the biz segment, uploads the
+// test guest (its address on that network in its boot command line),
+// creates the HA VM on node0 with a NIC there and waits until its guest
+// has acknowledged a few writes and answers on the network.
 func startHAVM(t *testing.T, l *Lab, logf func(string, ...any)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	iso, err := guest.Build(ctx, "")
+	iso, err := guest.BuildWith(ctx, guest.Options{Cmdline: guest.Cmdline + " lsguest.ip=" + GuestIP + "/24"})
 	if err != nil {
 		t.Fatalf("test guest: %v", err)
+	}
+	if out, err := l.CLI(ctx, "", "network", "create", bizNet,
+		"--port", "node0="+Nodes[0].NICMAC("biz0"), "--port", "node1="+Nodes[1].NICMAC("biz0")); err != nil {
+		t.Fatalf("network create: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		var list struct {
+			Networks []struct {
+				Name  string            `json:"name"`
+				State map[string]string `json:"state"`
+			} `json:"networks"`
+		}
+		out, err := l.CLI(ctx, "", "--json", "network", "list")
+		if err == nil {
+			err = json.Unmarshal(out, &list)
+		}
+		if err == nil && len(list.Networks) == 1 && list.Networks[0].State["node0"] == "ok" && list.Networks[0].State["node1"] == "ok" {
+			logf("business network %s: bridges ok on both nodes", bizNet)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("business network %s not ok on both nodes within a minute: %v\n%s", bizNet, err, out)
+		}
 	}
 	if out, err := l.CLI(ctx, "", "vcd", "upload", iso, "--name", guestVCD); err != nil {
 		t.Fatalf("vcd upload: %v\n%s", err, out)
 	}
 	if out, err := l.CLI(ctx, "", "vm", "create", haVM, "--mode", "ha", "--vcpus", "1", "--memory", "256M",
-		"--volume", "root:64M", "--cd", guestVCD, "--node", "node0"); err != nil {
+		"--volume", "root:64M", "--cd", guestVCD, "--nic", bizNet, "--node", "node0"); err != nil {
 		t.Fatalf("vm create: %v\n%s", err, out)
 	}
 	start := time.Now()
@@ -109,6 +157,12 @@ func startHAVM(t *testing.T, l *Lab, logf func(string, ...any)) {
 	}
 	b := c.Current()
 	logf("HA VM %s runs on node0: guest %s wrote up to SEQ %d, %v after vm start", haVM, b.Short(), b.Seq, time.Since(start).Round(time.Second))
+	e := guestEcho(t, l, 2*time.Minute)
+	e.Close()
+	if c, err = guestConsole(l, haVM); err != nil || c.Current() == nil || c.Current().Net == nil {
+		t.Fatalf("the guest answers but printed no NET line (%v)", err)
+	}
+	logf("HA VM %s answers on business network %s: %s %s MAC %s", haVM, bizNet, c.Current().Net.Interface, c.Current().Net.Addr, c.Current().Net.MAC)
 }
 
 // lastSeqUntil reads the guest's console as fast as the API answers until
@@ -158,6 +212,10 @@ func checkHAFailover(t *testing.T, l *Lab, off time.Time, lastSeq uint64, lastBo
 	if len(b.Errors) > 0 {
 		t.Errorf("guest errors on node1: %q", b.Errors)
 	}
+	// The same address and MAC, now behind node1's bridge.
+	e := guestEcho(t, l, 2*time.Minute)
+	e.Close()
+	logf("HA VM answers on business network %s from node1, %v after the power cut", bizNet, time.Since(off).Round(time.Second))
 }
 
 // checkResync: node0 is back; the volume must resync (only what changed
@@ -167,6 +225,16 @@ func checkResync(t *testing.T, l *Lab, logf func(string, ...any)) {
 	logf("volume %s UpToDate on both nodes after node0's return; %d bytes resynced (of a %d MiB volume)", vol.Name, vol.ResyncedBytes, 64)
 	if vol.ResyncedBytes <= 0 || vol.ResyncedBytes >= 64<<20 {
 		t.Errorf("resynced %d bytes: want some, and fewer than the whole 64 MiB volume", vol.ResyncedBytes)
+	}
+}
+
+// checkRecoverResync: node0 was re-installed keeping its data; the volume
+// must come back by a partial resync, not a full copy.
+func checkRecoverResync(t *testing.T, l *Lab, logf func(string, ...any)) {
+	vol := waitInSync(t, l, "volume resync onto the recovered node0")
+	logf("volume %s UpToDate on the recovered node0; %d bytes resynced (of a %d MiB volume)", vol.Name, vol.ResyncedBytes, 64)
+	if vol.ResyncedBytes <= 0 || vol.ResyncedBytes >= 64<<20 {
+		t.Errorf("resynced %d bytes onto the recovered node0: want only what changed, fewer than the whole 64 MiB volume (its data was kept)", vol.ResyncedBytes)
 	}
 }
 
@@ -217,6 +285,10 @@ func checkWorkon(t *testing.T, l *Lab, from, to string, logf func(string, ...any
 		t.Fatalf("console before workon: %v", err)
 	}
 	b0 := before.Current()
+	// A connection opened before the move must carry on after it: the
+	// guest keeps its TCP state, the destination announces the MAC.
+	echo := guestEcho(t, l, time.Minute)
+	defer echo.Close()
 	start := time.Now()
 	if out, err := l.CLI(ctx, "", "node", "workon", from); err != nil {
 		t.Fatalf("node workon %s: %v\n%s", from, err, out)
@@ -247,6 +319,11 @@ func checkWorkon(t *testing.T, l *Lab, from, to string, logf func(string, ...any
 	}
 	if b1.Tick <= b0.Tick || b1.Seq <= b0.Seq {
 		t.Errorf("the guest's counters did not go on: TICK %d -> %d, SEQ %d -> %d", b0.Tick, b1.Tick, b0.Seq, b1.Seq)
+	}
+	if rtt, err := echo.Check(time.Minute); err != nil {
+		t.Errorf("the echo connection opened before the migration to %s: %v", to, err)
+	} else {
+		logf("workon %s: the echo connection opened before the move answers from %s (%v)", from, to, rtt.Round(time.Millisecond))
 	}
 	if out, err := l.CLI(ctx, "", "node", "workoff", from); err != nil {
 		t.Errorf("node workoff %s: %v\n%s", from, err, out)

@@ -111,7 +111,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestExampleRecipes(t *testing.T) {
 	dir := filepath.Join("..", "..", "recipes", "answers")
-	for file, action := range map[string]Action{"create-node0.yaml": Create, "replace-node1.yaml": Replace} {
+	for file, action := range map[string]Action{"create-node0.yaml": Create, "replace-node1.yaml": Replace, "recover-node.yaml": Recover} {
 		t.Run(file, func(t *testing.T) {
 			a, err := Load(filepath.Join(dir, file))
 			if err != nil {

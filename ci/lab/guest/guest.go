@@ -75,7 +75,11 @@ type Options struct {
 	// RepoRoot is the module root, for the recipe and the init's source:
 	// found from this package's source file, else from the working directory.
 	RepoRoot string
-	Logf     func(format string, args ...any)
+	// Cmdline is what the ISO's boot loader passes the kernel: Cmdline
+	// when empty. A VCD has no other way to configure the guest, so a lab
+	// VM on a business network gets e.g. Cmdline+" lsguest.ip=…" here.
+	Cmdline string
+	Logf    func(format string, args ...any)
 }
 
 // Manifest records what went into a guest ISO, next to it as manifest.json.
@@ -108,7 +112,7 @@ type Files struct {
 	ISO     string
 	Kernel  string
 	Initrd  string
-	Cmdline string // what the ISO boots with: Cmdline
+	Cmdline string // what the ISO boots with: Options.Cmdline
 }
 
 // Build returns the path of the guest ISO, building it on a cache miss; see
@@ -137,6 +141,9 @@ func BuildFiles(ctx context.Context, o Options) (Files, error) {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.Cmdline == "" {
+		o.Cmdline = Cmdline
 	}
 	var err error
 	if o.RepoRoot == "" {
@@ -180,14 +187,14 @@ func BuildFiles(ctx context.Context, o Options) (Files, error) {
 	for _, p := range pins {
 		fmt.Fprintf(h, "pkg %s=%s\n", p.Name, p.Version)
 	}
-	fmt.Fprintf(h, "init %s\nmodules %s\ncmdline %s\nepoch %d\n", initSum, strings.Join(Modules, ","), Cmdline, epoch.Unix())
+	fmt.Fprintf(h, "init %s\nmodules %s\ncmdline %s\nepoch %d\n", initSum, strings.Join(Modules, ","), o.Cmdline, epoch.Unix())
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	dir := filepath.Join(base, key)
 	files := Files{
 		ISO:     filepath.Join(dir, isoName),
 		Kernel:  filepath.Join(dir, kernelName),
 		Initrd:  filepath.Join(dir, initrdName),
-		Cmdline: Cmdline,
+		Cmdline: o.Cmdline,
 	}
 	// The entry appears whole, by rename: its ISO stands for all of it.
 	if _, err := os.Stat(files.ISO); err == nil {
@@ -195,7 +202,7 @@ func BuildFiles(ctx context.Context, o Options) (Files, error) {
 	}
 
 	o.Logf("guest: building %s", dir)
-	m := &Manifest{Key: key, Cmdline: Cmdline, Init: initSum, Epoch: epoch}
+	m := &Manifest{Key: key, Cmdline: o.Cmdline, Init: initSum, Epoch: epoch}
 	tmpOut := filepath.Join(work, "out")
 	if err := build(ctx, rec, pins, initBin, work, tmpOut, m, o); err != nil {
 		return Files{}, err
@@ -281,7 +288,7 @@ func build(ctx context.Context, rec *recipe.Recipe, pins []debian.Pin, initBin, 
 	}
 	// No prompt, no menu: boot at once.
 	cfg := fmt.Sprintf("DEFAULT guest\nPROMPT 0\nTIMEOUT 0\nLABEL guest\n  LINUX %s\n  INITRD %s\n  APPEND %s\n",
-		bootmenu.Kernel, bootmenu.Initrd, Cmdline)
+		bootmenu.Kernel, bootmenu.Initrd, o.Cmdline)
 	if err := os.WriteFile(filepath.Join(stage, "isolinux", "isolinux.cfg"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
