@@ -45,10 +45,13 @@ type drbdStorage struct {
 	self int
 	logf func(string, ...any)
 
-	mu     sync.Mutex
-	res    map[string]drbd.Resource // configured, by name
-	states map[string]drbd.State    // from drbdsetup events2
-	resync map[string]int64         // bytes the last resync copied
+	mu      sync.Mutex
+	res     map[string]drbd.Resource // configured, by name
+	confDir string                   // drbdConfDir
+	// applied is what up/adjust last gave the kernel, by name.
+	applied map[string]drbd.Resource
+	states  map[string]drbd.State // from drbdsetup events2
+	resync  map[string]int64      // bytes the last resync copied
 }
 
 // newNodeStorage makes the first storage group if there is none yet, and
@@ -57,7 +60,7 @@ func newNodeStorage(ctx context.Context, c *clusterd, rep netcfg.Replication) (*
 	run := storage.Exec{}
 	s := &drbdStorage{run: run, lvm: &lvm.Manager{Runner: run}, adm: &drbd.Adm{Runner: run}, rep: rep,
 		self: c.id.NodeID, logf: c.vmLogf,
-		res: map[string]drbd.Resource{}, states: map[string]drbd.State{}, resync: map[string]int64{}}
+		confDir: drbdConfDir, res: map[string]drbd.Resource{}, applied: map[string]drbd.Resource{}, states: map[string]drbd.State{}, resync: map[string]int64{}}
 	groups, err := s.lvm.Groups(ctx)
 	if err != nil {
 		return nil, err
@@ -155,7 +158,7 @@ func (s *drbdStorage) configure(r drbd.Resource, drop bool) error {
 		all = append(all, x)
 	}
 	slices.SortFunc(all, func(a, b drbd.Resource) int { return a.Minor - b.Minor })
-	_, err := drbd.WriteConfig(drbdConfDir, all)
+	_, err := drbd.WriteConfig(s.confDir, all)
 	return err
 }
 
@@ -164,6 +167,15 @@ func (s *drbdStorage) configure(r drbd.Resource, drop bool) error {
 // once) and the resource up.
 func (s *drbdStorage) Ensure(ctx context.Context, v ha.Volume) error {
 	name := v.Resource()
+	// A take-over runs Ensure just before the promotion: a resource that is
+	// up, connected or connecting, with the configuration it was last
+	// brought up or adjusted with needs nothing, and the lvs and drbdadm
+	// runs that would check it cost seconds on a loaded node.
+	if s.isApplied(s.resource(v)) {
+		if st, err := s.adm.Status(ctx, name); err == nil && st.Disk != "" && st.Connection != drbd.ConnStandAlone {
+			return nil
+		}
+	}
 	vols, err := s.lvm.Volumes(ctx, v.Group)
 	if err != nil {
 		return err
@@ -189,18 +201,39 @@ func (s *drbdStorage) Ensure(ctx context.Context, v ha.Volume) error {
 	}
 	if st.Disk != "" {
 		// Up already: adjust picks up a changed configuration.
-		return s.adm.Adjust(ctx, name)
-	}
-	err = s.adm.Up(ctx, name)
-	if err != nil && !fresh && strings.Contains(err.Error(), "meta data") {
-		// Cut between lvcreate and create-md.
-		s.logf("storage: %s has no DRBD metadata; making it", name)
-		if err := s.adm.CreateMD(ctx, name); err != nil {
-			return err
-		}
+		err = s.adm.Adjust(ctx, name)
+	} else {
 		err = s.adm.Up(ctx, name)
+		if err != nil && !fresh && strings.Contains(err.Error(), "meta data") {
+			// Cut between lvcreate and create-md.
+			s.logf("storage: %s has no DRBD metadata; making it", name)
+			if err := s.adm.CreateMD(ctx, name); err != nil {
+				return err
+			}
+			err = s.adm.Up(ctx, name)
+		}
 	}
+	s.setApplied(s.resource(v), err == nil)
 	return err
+}
+
+// isApplied reports whether r is what the kernel was last given for its
+// name (by up or adjust).
+func (s *drbdStorage) isApplied(r drbd.Resource) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.applied[r.Name]
+	return ok && a == r
+}
+
+func (s *drbdStorage) setApplied(r drbd.Resource, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok {
+		s.applied[r.Name] = r
+	} else {
+		delete(s.applied, r.Name)
+	}
 }
 
 // Promote implements ha.Storage. A disk that is UpToDate (or whose peer
@@ -256,6 +289,7 @@ func (s *drbdStorage) Demote(ctx context.Context, v ha.Volume) error {
 // Remove implements ha.Storage.
 func (s *drbdStorage) Remove(ctx context.Context, v ha.Volume) error {
 	name := v.Resource()
+	s.setApplied(s.resource(v), false)
 	var cerr *storage.CmdError
 	if err := s.adm.Down(ctx, name); err != nil && !errors.As(err, &cerr) {
 		return err

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net/netip"
+
 	"context"
+	"github.com/lockstep-ft/lockstep/agent/netcfg"
 	"slices"
 	"testing"
 
@@ -21,7 +24,8 @@ const connectedToPrimaryPeer = "exists resource name:lsv3 role:Secondary suspend
 
 func testStorage(f *storagetest.Fake) *drbdStorage {
 	return &drbdStorage{run: f, lvm: &lvm.Manager{Runner: f}, adm: &drbd.Adm{Runner: f, Config: "/c"},
-		logf: func(string, ...any) {}, res: map[string]drbd.Resource{}, states: map[string]drbd.State{}, resync: map[string]int64{}}
+		rep:  netcfg.Replication{Link: "alink0", Local: netip.MustParsePrefix("169.254.100.1/24"), Peer: netip.MustParseAddr("169.254.100.2")},
+		logf: func(string, ...any) {}, res: map[string]drbd.Resource{}, applied: map[string]drbd.Resource{}, states: map[string]drbd.State{}, resync: map[string]int64{}}
 }
 
 func TestPromoteAfterPeerLossDropsTheConnectionFirst(t *testing.T) {
@@ -47,5 +51,29 @@ func TestPromoteAfterPeerLossDropsTheConnectionFirst(t *testing.T) {
 	}
 	if slices.Contains(f.Calls(), "drbdadm -c /c disconnect --force lsv3") {
 		t.Errorf("a start with the peer present disconnected: %q", f.Calls())
+	}
+}
+
+func TestEnsureOfAnAppliedResourceOnlyReadsItsState(t *testing.T) {
+	v := ha.Volume{Name: "root", Group: "storage0", Minor: 3, SizeMiB: 64}
+	f := (&storagetest.Fake{}).
+		On("lvs --reportformat json --units b --nosuffix -o lv_name,lv_size,lv_tags storage0", storagetest.Result{Stdout: `{"report":[{"lv":[{"lv_name":"lsv3","lv_size":"71303168","lv_tags":"lockstep"}]}]}`}).
+		On("drbdsetup events2 --now --statistics lsv3", storagetest.Result{Stdout: connectedToPrimaryPeer}).
+		On("drbdadm -c /c adjust lsv3", storagetest.Result{})
+	s := testStorage(f)
+	s.confDir = t.TempDir()
+	ctx := context.Background()
+	if err := s.Ensure(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	first := len(f.Calls())
+	if !slices.Contains(f.Calls(), "drbdadm -c /c adjust lsv3") {
+		t.Fatalf("the first Ensure of an up resource did not adjust it: %q", f.Calls())
+	}
+	if err := s.Ensure(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Calls()[first:]; !slices.Equal(got, []string{"drbdsetup events2 --now --statistics lsv3"}) {
+		t.Errorf("the second Ensure ran %q, want only the state read", got)
 	}
 }
