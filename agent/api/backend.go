@@ -49,6 +49,13 @@ type Backend interface {
 
 	// Storage groups and what the system can still give VMs (SPEC A4, A6).
 	Storage(ctx context.Context) ([]StorageGroup, error)
+	// CreateStorageGroup makes a storage group on both nodes, and
+	// ExtendStorageGroup adds disks to one (see StorageGroupSpec); they
+	// return the group as Storage shows it. A request that is wrong, or a
+	// disk that cannot be taken, is a *BadSpecError; the peer away is a
+	// Conflict.
+	CreateStorageGroup(ctx context.Context, spec StorageGroupSpec) (StorageGroup, error)
+	ExtendStorageGroup(ctx context.Context, name string, spec StorageGroupSpec) (StorageGroup, error)
 	Capacity(ctx context.Context) (Capacity, error)
 
 	// Business networks: a bridge on each node with one of its NICs as

@@ -133,6 +133,8 @@ func (s *Server) routes() {
 	s.handle("GET", "/api/v1/vms/{name}/console", s.vmConsole, true)
 	s.mux.HandleFunc("/api/v1/vms/{name}/{action}", s.authed(s.noVMAction))
 	s.handle("GET", "/api/v1/storage", s.storage, true)
+	s.handle("POST", "/api/v1/storage", s.createStorage, true)
+	s.handle("POST", "/api/v1/storage/{group}/disks", s.extendStorage, true)
 	s.handle("GET", "/api/v1/capacity", s.capacity, true)
 	s.handle("GET", "/api/v1/networks", s.networks, true)
 	s.handle("POST", "/api/v1/networks", s.createNetwork, true)

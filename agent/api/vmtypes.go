@@ -40,7 +40,7 @@ type VMSpec struct {
 type VolumeSpec struct {
 	Name    string `json:"name"`
 	SizeMiB int64  `json:"size_mib"`
-	Group   string `json:"group,omitempty"` // storage group; "" the first one
+	Group   string `json:"group,omitempty"` // storage group; "" storage0, else the first both nodes have
 }
 
 // NICSpec is one network interface of a VM, on a business network.

@@ -30,6 +30,7 @@ type cli struct {
 	vm    vmFlags
 	net   networkFlags
 	vcd   vcdFlags
+	sg    storageFlags
 
 	server string // host:port, also the session cache key
 	trust  *trust
@@ -229,6 +230,8 @@ func answerError(resp *http.Response, b []byte) error {
 		ae.spec = "VM spec"
 	case strings.HasPrefix(p, "/api/v1/networks"):
 		ae.spec = "network"
+	case strings.HasPrefix(p, "/api/v1/storage"):
+		ae.spec = "storage request"
 	}
 	return ae
 }

@@ -32,7 +32,7 @@ func init() {
 		{name: "node linktest", args: "<node>", nargs: 1, summary: "measure the replication link (first A-Link) from a node to its peer",
 			help: "The node sends 256 MiB (or for 5 seconds) to its peer over plain TCP on the\nreplication link, as DRBD's mirroring and resync do.",
 			run:  linkTest},
-	}, vmCommands(), networkCommands(), vcdCommands(), []*command{
+	}, vmCommands(), storageCommands(), networkCommands(), vcdCommands(), []*command{
 		{name: "alert list", summary: "list the alert history, newest first",
 			help:  "--since takes a time (2026-03-01T12:00:00Z, 2026-03-01 12:00, 2026-03-01)\nor an age (90m, 24h, 7d).",
 			flags: alertFlags, run: alertList},

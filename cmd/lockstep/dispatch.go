@@ -159,8 +159,8 @@ Commands:
 
 const outro = `
 <node> is node0, node1, 0, 1 or a node's host name; <vm> is a VM's name,
-<network> a business network's, <vcd> a VCD's (a virtual CD: an ISO image
-kept on both nodes).
+<group> a storage group's, <network> a business network's, <vcd> a VCD's (a
+virtual CD: an ISO image kept on both nodes).
 Flags go before or after the command. The server's certificate is checked
 with --ca-file or --fingerprint; after "lockstep login" the CA is remembered
 with the session (in ~/.config/lockstep/token).

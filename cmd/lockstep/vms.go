@@ -53,8 +53,6 @@ func vmCommands() []*command {
 			flags: func(fs *flag.FlagSet, c *cli) {
 				fs.IntVar(&c.vm.bytes, "bytes", api.DefaultConsoleBytes, fmt.Sprintf("print at most the last `n` bytes (1 to %d)", api.MaxConsoleBytes))
 			}, run: vmConsole},
-		{name: "storage list", summary: "list the storage groups: usable size and free space, and each node's",
-			run: getAndShow("/api/v1/storage", func(c *cli, b []byte) error { return decodeShow(c, b, showStorage) })},
 		{name: "capacity", summary: "show what the system can give VMs: capacity, reserve, used, free",
 			run: getAndShow("/api/v1/capacity", func(c *cli, b []byte) error { return decodeShow(c, b, showCapacity) })},
 	}
@@ -84,7 +82,7 @@ func specFlags(fs *flag.FlagSet, c *cli) {
 		s.MemoryMiB, err = parseSize(v)
 		return err
 	})
-	fs.Func("volume", "a volume `name:size[:group]` (default group: the first)", func(v string) error {
+	fs.Func("volume", "a volume `name:size[:group]` in a storage group (default: storage0, else the first)", func(v string) error {
 		f := strings.Split(v, ":")
 		if len(f) < 2 || len(f) > 3 || f[0] == "" {
 			return errors.New("want name:size or name:size:group")

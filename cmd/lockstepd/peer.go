@@ -45,6 +45,7 @@ func (c *clusterd) servePeer(ctx context.Context) error {
 	if c.vms != nil {
 		c.vms.vmPeerRoutes(mux)
 		c.vms.networkPeerRoutes(mux)
+		c.vms.storagePeerRoutes(mux)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: nil, TLSConfig: pki.ServerTLSConfig(trust, c.id.Node)}

@@ -56,6 +56,7 @@ type vmService struct {
 	c          *clusterd
 	mgr        *ha.Manager
 	st         nodeStorage
+	sg         *groupDisks // the storage-group verbs' part on this node
 	br         *bridges
 	consoleDir string
 	edit       sync.Mutex // table changes, on the primary
@@ -344,17 +345,7 @@ func (s *vmService) newRecord(spec api.VMSpec, t *ha.Table, res map[string]nodeR
 		rec.Spec.Volumes[len(rec.Volumes)-1].Group = g
 		need[g] += v.SizeMiB
 	}
-	for g, mib := range need {
-		for node, r := range res {
-			for _, gi := range r.Groups {
-				// The mirror's metadata takes a little more than the
-				// volume; 1 % covers DRBD's bitmap and activity log.
-				if gi.Name == g && (mib+mib/100+4)<<20 > gi.FreeBytes {
-					problems = append(problems, fmt.Sprintf("storage group %s on %s has %d MiB free; the volumes need %d MiB", g, node, gi.FreeBytes>>20, mib))
-				}
-			}
-		}
-	}
+	problems = append(problems, groupSpaceProblems(need, res)...)
 	problems = append(problems, t.NICProblems(spec.NICs)...)
 	for i, n := range spec.NICs {
 		mac := n.MAC
@@ -372,23 +363,6 @@ func (s *vmService) newRecord(spec api.VMSpec, t *ha.Table, res map[string]nodeR
 		return nil, &api.BadSpecError{Problems: problems}
 	}
 	return rec, nil
-}
-
-// pickGroup resolves a volume's storage group: the named one, which must
-// exist on every node known, or the first group of this node.
-func pickGroup(name string, res map[string]nodeResources) (string, string) {
-	for node, r := range res {
-		if name == "" {
-			if len(r.Groups) == 0 {
-				return "", node + " has no storage group"
-			}
-			name = r.Groups[0].Name
-		}
-		if !slices.ContainsFunc(r.Groups, func(g groupInfo) bool { return g.Name == name }) {
-			return name, fmt.Sprintf("%s has no storage group %q", node, name)
-		}
-	}
-	return name, ""
 }
 
 func newUUID() string {
@@ -730,6 +704,10 @@ func (b *clusterBackend) Storage(ctx context.Context) ([]api.StorageGroup, error
 	slices.Sort(names)
 	out := []api.StorageGroup{}
 	for _, n := range names {
+		if len(byName[n].Nodes) < len(res) {
+			// On one node only (a verb cut short): no VM can use it.
+			byName[n].SizeBytes, byName[n].FreeBytes = 0, 0
+		}
 		out = append(out, *byName[n])
 	}
 	return out, nil

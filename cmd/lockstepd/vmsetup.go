@@ -58,7 +58,7 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &vmService{c: c, st: st, consoleDir: filepath.Join(c.stateDir, "vm"),
+	s := &vmService{c: c, st: st, sg: newGroupDisks(st.run, c.vmLogf), consoleDir: filepath.Join(c.stateDir, "vm"),
 		br: &bridges{links: c.bridges, node: nodeName(c.id.NodeID), logf: c.vmLogf}}
 	if err := os.MkdirAll(s.consoleDir, 0o755); err != nil {
 		return nil, err

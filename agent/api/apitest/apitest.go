@@ -122,6 +122,10 @@ type Backend struct {
 	VCDList []api.VCD // by name; see vcds.go
 
 	NetworkList []api.Network // by name, without their VMs; see networks.go
+
+	// Disks are each node's logical disks in no storage group, by stable
+	// id; see storage.go.
+	Disks map[string]map[string]Disk
 }
 
 // NewBackend is a formed system: node0 primary, node1 secondary in
@@ -158,6 +162,7 @@ func NewBackend() *Backend {
 	}
 	b.seedNetworks()
 	b.seedVMs()
+	b.seedDisks()
 	b.seedVCDs()
 	return b
 }

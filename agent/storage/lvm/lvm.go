@@ -201,29 +201,9 @@ func (m *Manager) CreateGroup(ctx context.Context, name string, devices []string
 			return Group{}, fmt.Errorf("storage group %q: a volume group of that name exists", name)
 		}
 	}
-	pvs, err := m.pvs(ctx)
+	fresh, err := m.freshDevices(ctx, name, devices)
 	if err != nil {
 		return Group{}, err
-	}
-	inUse := map[string]string{} // canonical device → its volume group
-	for pv, vg := range pvs {
-		inUse[canonical(pv)] = vg
-	}
-	var fresh []string
-	seen := map[string]bool{}
-	for _, d := range devices {
-		c := canonical(d)
-		if seen[c] {
-			return Group{}, fmt.Errorf("storage group %q: device %s given twice", name, d)
-		}
-		seen[c] = true
-		vg, isPV := inUse[c]
-		if vg != "" {
-			return Group{}, fmt.Errorf("storage group %q: device %s belongs to volume group %q", name, d, vg)
-		}
-		if !isPV {
-			fresh = append(fresh, d)
-		}
 	}
 	if len(fresh) > 0 {
 		if _, err := storage.Output(ctx, m.Runner, "pvcreate", fresh...); err != nil {
@@ -234,6 +214,131 @@ func (m *Manager) CreateGroup(ctx context.Context, name string, devices []string
 		return Group{}, err
 	}
 	return m.group(ctx, name)
+}
+
+// PVs maps every physical volume, by its device with symlinks resolved,
+// to its volume group ("" for a physical volume in none).
+func (m *Manager) PVs(ctx context.Context) (map[string]string, error) {
+	pvs, err := m.pvs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for pv, vg := range pvs {
+		out[canonical(pv)] = vg
+	}
+	return out, nil
+}
+
+// VolumeGroups maps every volume group of the node, storage group or not,
+// to its tags.
+func (m *Manager) VolumeGroups(ctx context.Context) (map[string][]string, error) {
+	vgs, err := m.vgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, v := range vgs {
+		out[v.Name] = v.tags
+	}
+	return out, nil
+}
+
+// ExtendGroup adds devices to a storage group, with CreateGroup's rules
+// for the devices: none may belong to a volume group, an unused physical
+// volume is taken as it is, and pvcreate is not forced.
+func (m *Manager) ExtendGroup(ctx context.Context, name string, devices []string) (Group, error) {
+	if err := ValidName(name); err != nil {
+		return Group{}, err
+	}
+	if len(devices) == 0 {
+		return Group{}, fmt.Errorf("storage group %q: no devices", name)
+	}
+	if _, err := m.group(ctx, name); err != nil {
+		return Group{}, err
+	}
+	fresh, err := m.freshDevices(ctx, name, devices)
+	if err != nil {
+		return Group{}, err
+	}
+	if len(fresh) > 0 {
+		if _, err := storage.Output(ctx, m.Runner, "pvcreate", fresh...); err != nil {
+			return Group{}, err
+		}
+	}
+	if _, err := storage.Output(ctx, m.Runner, "vgextend", append([]string{name}, devices...)...); err != nil {
+		return Group{}, err
+	}
+	return m.group(ctx, name)
+}
+
+// freshDevices checks that no device is given twice or belongs to a
+// volume group, and returns those that are no physical volume yet.
+func (m *Manager) freshDevices(ctx context.Context, name string, devices []string) ([]string, error) {
+	inUse, err := m.PVs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var fresh []string
+	seen := map[string]bool{}
+	for _, d := range devices {
+		c := canonical(d)
+		if seen[c] {
+			return nil, fmt.Errorf("storage group %q: device %s given twice", name, d)
+		}
+		seen[c] = true
+		vg, isPV := inUse[c]
+		if vg != "" {
+			return nil, fmt.Errorf("storage group %q: device %s belongs to volume group %q", name, d, vg)
+		}
+		if !isPV {
+			fresh = append(fresh, d)
+		}
+	}
+	return fresh, nil
+}
+
+// RemoveGroup removes a storage group that has no volumes, and the
+// physical volume labels of its devices, which are then blank again. It
+// is the undoing of a CreateGroup: it never removes a volume (vgremove is
+// not forced), nor a volume group that is not a storage group.
+func (m *Manager) RemoveGroup(ctx context.Context, name string) error {
+	g, err := m.group(ctx, name)
+	if err != nil {
+		return err
+	}
+	vols, err := m.Volumes(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(vols) > 0 {
+		return fmt.Errorf("storage group %q has %d volumes: not removed", name, len(vols))
+	}
+	if _, err := storage.Output(ctx, m.Runner, "vgremove", name); err != nil {
+		return err
+	}
+	if len(g.Devices) == 0 {
+		return nil
+	}
+	_, err = storage.Output(ctx, m.Runner, "pvremove", g.Devices...)
+	return err
+}
+
+// ReduceGroup takes devices out of a storage group and removes their
+// physical volume labels: the undoing of an ExtendGroup. LVM refuses a
+// device that holds extents of a volume.
+func (m *Manager) ReduceGroup(ctx context.Context, name string, devices []string) error {
+	if _, err := m.group(ctx, name); err != nil {
+		return err
+	}
+	if len(devices) == 0 {
+		return nil
+	}
+	if _, err := storage.Output(ctx, m.Runner, "vgreduce", append([]string{name}, devices...)...); err != nil {
+		return err
+	}
+	_, err := storage.Output(ctx, m.Runner, "pvremove", devices...)
+	return err
 }
 
 // group reports one storage group, with its devices.

@@ -210,3 +210,102 @@ func TestBadReport(t *testing.T) {
 		t.Errorf("Groups on a report with units = %v", err)
 	}
 }
+
+func TestExtendGroup(t *testing.T) {
+	f := (&storagetest.Fake{}).
+		On(vgsAll, data(t, "vgs.json")).
+		On(pvsAll, data(t, "pvs.json")).
+		On("pvcreate /dev/sdf", storagetest.Result{}).
+		On("vgextend ls0 /dev/sde /dev/sdf", storagetest.Result{})
+	if _, err := (&Manager{Runner: f}).ExtendGroup(context.Background(), "ls0", []string{"/dev/sde", "/dev/sdf"}); err != nil {
+		t.Fatal(err)
+	}
+	// sde is an unused PV already: vgextend takes it as it is.
+	want := []string{vgsAll, pvsAll, pvsAll, "pvcreate /dev/sdf", "vgextend ls0 /dev/sde /dev/sdf", vgsAll, pvsAll}
+	if got := f.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, tc := range []struct {
+		name    string
+		devices []string
+		want    string
+	}{
+		{"backup", []string{"/dev/sdf"}, `storage group "backup" not found`}, // not tagged lockstep
+		{"nope", []string{"/dev/sdf"}, `storage group "nope" not found`},
+		{"ls0", []string{"/dev/sdd"}, `device /dev/sdd belongs to volume group "backup"`},
+		{"ls0", []string{"/dev/sdf", "/dev/sdf"}, `given twice`},
+		{"ls0", nil, `no devices`},
+	} {
+		f := (&storagetest.Fake{}).On(vgsAll, data(t, "vgs.json")).On(pvsAll, data(t, "pvs.json"))
+		_, err := (&Manager{Runner: f}).ExtendGroup(context.Background(), tc.name, tc.devices)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ExtendGroup(%s, %v) = %v, want %q", tc.name, tc.devices, err, tc.want)
+		}
+		for _, c := range f.Calls() {
+			if !strings.HasPrefix(c, "vgs ") && !strings.HasPrefix(c, "pvs ") {
+				t.Errorf("ExtendGroup(%s, %v) ran %q", tc.name, tc.devices, c)
+			}
+		}
+	}
+}
+
+func TestRemoveAndReduceGroup(t *testing.T) {
+	const lvsLs1 = "lvs --reportformat json --units b --nosuffix -o lv_name,lv_size,lv_tags ls1"
+	empty := storagetest.Result{Stdout: `{"report":[{"lv":[]}]}`}
+	f := (&storagetest.Fake{}).
+		On(vgsAll, data(t, "vgs-created.json")).
+		On(pvsAll, data(t, "pvs-created.json")).
+		On(lvsLs1, empty).
+		On("vgremove ls1", storagetest.Result{}).
+		On("pvremove /dev/sde /dev/sdf", storagetest.Result{})
+	m := &Manager{Runner: f}
+	if err := m.RemoveGroup(context.Background(), "ls1"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{vgsAll, pvsAll, lvsLs1, "vgremove ls1", "pvremove /dev/sde /dev/sdf"}
+	if got := f.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A group with volumes, or a volume group that is not a storage
+	// group, is never removed.
+	f = (&storagetest.Fake{}).On(vgsAll, data(t, "vgs.json")).On(pvsAll, data(t, "pvs.json")).On(lvsLs0, data(t, "lvs-ls0.json"))
+	m = &Manager{Runner: f}
+	if err := m.RemoveGroup(context.Background(), "ls0"); err == nil || !strings.Contains(err.Error(), "has 2 volumes") {
+		t.Errorf("RemoveGroup of a group with volumes: %v", err)
+	}
+	if err := m.RemoveGroup(context.Background(), "debian-vg"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("RemoveGroup of a foreign volume group: %v", err)
+	}
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "vgremove") || strings.HasPrefix(c, "pvremove") {
+			t.Errorf("ran %q", c)
+		}
+	}
+
+	f = (&storagetest.Fake{}).
+		On(vgsAll, data(t, "vgs-created.json")).
+		On(pvsAll, data(t, "pvs-created.json")).
+		On("vgreduce ls1 /dev/sdf", storagetest.Result{}).
+		On("pvremove /dev/sdf", storagetest.Result{})
+	if err := (&Manager{Runner: f}).ReduceGroup(context.Background(), "ls1", []string{"/dev/sdf"}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{vgsAll, pvsAll, "vgreduce ls1 /dev/sdf", "pvremove /dev/sdf"}
+	if got := f.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestVolumeGroupsAndPVs(t *testing.T) {
+	f := (&storagetest.Fake{}).On(vgsAll, data(t, "vgs.json")).On(pvsAll, data(t, "pvs.json"))
+	m := &Manager{Runner: f}
+	vgs, err := m.VolumeGroups(context.Background())
+	if err != nil || len(vgs) != 3 || !reflect.DeepEqual(vgs["backup"], []string{"lockstep-old", "offsite"}) || vgs["debian-vg"] != nil {
+		t.Errorf("VolumeGroups = %v, %v", vgs, err)
+	}
+	pvs, err := m.PVs(context.Background())
+	if err != nil || pvs["/dev/sdd"] != "backup" || pvs["/dev/sde"] != "" || len(pvs) != 5 {
+		t.Errorf("PVs = %v, %v", pvs, err)
+	}
+}
