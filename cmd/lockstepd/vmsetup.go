@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/ha"
 	"github.com/lockstep-ft/lockstep/agent/netcfg"
@@ -58,6 +59,14 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	if err != nil {
 		return nil, err
 	}
+	go func() {
+		d, err := lv.Warm("q35")
+		if err != nil {
+			c.vmLogf("vms: %v (the first VM start probes QEMU instead)", err)
+			return
+		}
+		c.vmLogf("vms: libvirt has probed QEMU (%v)", d.Round(time.Millisecond))
+	}()
 	s := &vmService{c: c, st: st, sg: newGroupDisks(st.run, c.vmLogf), consoleDir: filepath.Join(c.stateDir, "vm"),
 		br: &bridges{links: c.bridges, node: nodeName(c.id.NodeID), logf: c.vmLogf}}
 	if err := os.MkdirAll(s.consoleDir, 0o755); err != nil {
