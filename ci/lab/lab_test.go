@@ -369,7 +369,7 @@ func TestVMArgs(t *testing.T) {
 			t.Errorf("the boot from disk has %s", s)
 		}
 	}
-	if !hasPair(inst, "-device", "ide-cd,drive=cd,bus=ide.0,bootindex=2") || !hasPair(inst, "-device", "usb-storage,bus=xhci.0,drive=cfg") {
+	if !hasPair(inst, "-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0") || !hasPair(inst, "-device", "usb-storage,bus=xhci.0,drive=cfg") {
 		t.Errorf("install media: %q", inst)
 	}
 

@@ -96,7 +96,9 @@ func (s VMSpec) Args() []string {
 		args = append(args,
 			"-no-reboot",
 			"-drive", "file="+s.ISO+",media=cdrom,readonly=on,if=none,id=cd",
-			"-device", "ide-cd,drive=cd,bus=ide.0,bootindex=2",
+			// The CD before the disk, as an operator picks it in the boot
+			// menu: a Recover install finds a bootable system on the disk.
+			"-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0",
 			"-drive", "file="+f.Stick+",format=raw,if=none,id=cfg,readonly=on",
 			"-device", "qemu-xhci,id=xhci",
 			"-device", "usb-storage,bus=xhci.0,drive=cfg",
