@@ -100,7 +100,15 @@ func (c *Console) MaxSeq() uint64 {
 // a new boot.
 func ParseConsole(log []byte) *Console {
 	c := &Console{}
-	for _, line := range strings.Split(string(log), "\n") {
+	// A log read while the guest writes ends in a line cut short: its
+	// boot id or number would be taken for another one.
+	text := string(log)
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	} else {
+		text = ""
+	}
+	for _, line := range strings.Split(text, "\n") {
 		i := strings.Index(line, Prefix)
 		if i < 0 {
 			continue

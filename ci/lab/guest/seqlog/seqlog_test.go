@@ -207,3 +207,12 @@ func TestParseConsoleNet(t *testing.T) {
 		t.Errorf("log from NET: %+v", c.Boots)
 	}
 }
+
+func TestParseConsoleIgnoresACutLastLine(t *testing.T) {
+	c := ParseConsole([]byte("LSGUEST BOOT 33333333-aaaa-bbbb-cccc-dddddddddddd\n" +
+		"LSGUEST SEQ 10 33333333 5000\n" +
+		"LSGUEST SEQ 11 3"))
+	if len(c.Boots) != 1 || c.Current().Short() != "33333333" || c.Current().Seq != 10 {
+		t.Errorf("a cut last line counted: %+v", c.Boots)
+	}
+}
