@@ -74,7 +74,8 @@ func startInstaller(t *testing.T, cpu, cmdline string, extra ...string) *install
 	if err := os.Truncate(sys, 32<<30); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-accel", "tcg", "-cpu", cpu, "-smp", "2", "-m", "3072", "-nic", "none",
+	// thread=single: see node.start in install_test.go.
+	args := []string{"-accel", "tcg,thread=single", "-cpu", cpu, "-smp", "2", "-m", "3072", "-nic", "none",
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", "lockstep.medium=LOCKSTEP console=tty0 console=ttyS0,115200n8 " + cmdline,
 		"-drive", "file=" + isoFile + ",media=cdrom,readonly=on,if=none,id=cd", "-device", "ide-cd,drive=cd",
