@@ -88,6 +88,13 @@
 //     every RetryInterval (1 s; node1 every 1.5 s) and wins when a lease
 //     held by the other side has run out.
 //   - Q4: a winner that cannot renew fences as soon as its grants run out.
+//   - P4: a node that is not primary asks nothing while it hears a peer
+//     whose heartbeat says it is primary: that peer holds the system and
+//     either hears this node soon (a start, a heartbeat in flight) or keeps
+//     its own lease. An incumbent gives its lease back when the episode
+//     ends on its side, so a vote from the side that has not yet seen the
+//     end would win against a primary it can see. At its ask time it
+//     concedes instead: it stops its resources, as a refused vote would.
 //   - FENCE: a node without a majority steps down, stops all its resources
 //     and gives back partial grants: it cannot know whether the other side
 //     won. A partition during which no node reaches a witness majority

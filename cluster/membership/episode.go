@@ -128,6 +128,19 @@ func (m *Machine) noWitnessRules(e *episode) {
 func (m *Machine) quorumRules(e *episode) {
 	roundOver := !e.roundEnd.IsZero() && !m.now.Before(e.roundEnd)
 	switch {
+	case m.state != StatePrimary && m.peerVisiblyPrimary():
+		// A peer we hear, and which says it is primary, holds the system:
+		// it either hears us soon (a node starting, a heartbeat in
+		// flight) or keeps its own lease and takes our resources. Asking
+		// could win a lease the incumbent has just given back on hearing
+		// us (rule P4); conceding at once is what a refused vote would do.
+		if !e.asked && !m.now.Before(e.askAt) {
+			e.asked, e.decided = true, true
+			e.nextRetry = m.now.Add(m.retryInterval())
+			if len(m.owned) > 0 {
+				m.fence(false, fmt.Sprintf("%s is primary and hears this node on no link: it keeps the system and takes these resources", m.cfg.Self.Other()))
+			}
+		}
 	case m.wins():
 		e.roundEnd = time.Time{}
 		switch {
@@ -170,6 +183,12 @@ func (m *Machine) quorumRules(e *episode) {
 	if m.state == StatePrimary {
 		m.takeOverIfDue(e, fmt.Sprintf("%s lost and this node holds the witness majority", m.cfg.Self.Other()))
 	}
+}
+
+// peerVisiblyPrimary: the peer is heard on some link and its latest
+// heartbeat says it is primary.
+func (m *Machine) peerVisiblyPrimary() bool {
+	return m.peer.status == peerVisible && m.peer.hb.State == StatePrimary
 }
 
 // retryInterval: node1 retries a little less often, so that when both are

@@ -53,6 +53,35 @@ func nodeScenarios() []scenario {
 			},
 		},
 		{
+			// Seen in the lab: the replaced node0, busy with its first boot,
+			// heard node1's heartbeat from before node1 heard it (node0
+			// "lost"), while node1, hearing node0, ended its episode and gave
+			// its witness lease back; node0 then won the vote against a
+			// primary it could see.
+			name: "node0 back, node1's heartbeats late: a visible primary is not challenged", opts: w1, until: 25 * sec,
+			script: func(s *Sim) {
+				formed(s)
+				s.At(5*sec, "power off node0", func() { s.PowerOff(0) })
+				s.At(10*sec, "node1's heartbeats 2.5 s late on every link", func() {
+					for name := range s.Links {
+						s.DelayFrom(name, 1, 2500*time.Millisecond)
+					}
+				})
+				s.At(12*sec, "power on node0", func() { s.PowerOn(0) })
+				s.At(20*sec, "delays end", func() {
+					for name := range s.Links {
+						s.DelayFrom(name, 1, 0)
+					}
+				})
+			},
+			check: func(t *testing.T, s *Sim) {
+				expectNone(t, s, "", 12*sec, "role change", roleChange)
+				expectPrimary(t, s, 1)
+				expectState(t, s, 0, membership.StateSecondary)
+				expectOwned(t, s, 1, "vm-a", "vm-b")
+			},
+		},
+		{
 			name: "power node0 back: it rejoins as secondary, no flip-flop", opts: w1, until: 20 * sec,
 			script: func(s *Sim) {
 				formed(s)
