@@ -82,11 +82,7 @@ func (n *Netlink) setBridgeAttr(l Link, attr int, v uint32) error {
 
 // AllAddrs implements BridgeLinks.
 func (n *Netlink) AllAddrs(l Link) ([]net.IPNet, error) {
-	nl, err := n.link(l)
-	if err != nil {
-		return nil, err
-	}
-	as, err := n.h.AddrList(nl, netlink.FAMILY_ALL)
+	as, err := n.addrList(l)
 	if err != nil {
 		return nil, err
 	}

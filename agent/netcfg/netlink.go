@@ -115,11 +115,7 @@ func (n *Netlink) ReplaceAddr(l Link, p netip.Prefix) error {
 
 // Addrs implements Links.
 func (n *Netlink) Addrs(l Link) ([]netip.Prefix, error) {
-	nl, err := n.link(l)
-	if err != nil {
-		return nil, err
-	}
-	as, err := n.h.AddrList(nl, netlink.FAMILY_ALL)
+	as, err := n.addrList(l)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +129,15 @@ func (n *Netlink) Addrs(l Link) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
 	}
 	return out, nil
+}
+
+// addrList is every address of l, of both families.
+func (n *Netlink) addrList(l Link) ([]netlink.Addr, error) {
+	nl, err := n.link(l)
+	if err != nil {
+		return nil, err
+	}
+	return n.h.AddrList(nl, netlink.FAMILY_ALL)
 }
 
 // ReplaceDefaultRoute implements Links.

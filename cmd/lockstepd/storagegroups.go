@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/lockstep-ft/lockstep/agent/storage"
 	"github.com/lockstep-ft/lockstep/agent/storage/lvm"
 	"github.com/lockstep-ft/lockstep/cluster/membership"
+	"github.com/lockstep-ft/lockstep/internal/mountinfo"
 	"github.com/lockstep-ft/lockstep/nodeconfig"
 )
 
@@ -397,7 +397,7 @@ func (g *groupDisks) diskUse() map[string]string {
 				continue // not a block device: proc, tmpfs, overlay
 			}
 			disk, part := diskOf(path)
-			mp := unescapeMount(fs[4])
+			mp := mountinfo.Unescape(fs[4])
 			switch {
 			case mp == "/" || mp == nodeconfig.StateMount || mp == "/boot" || strings.HasPrefix(mp, "/boot/"):
 				use[disk] = fmt.Sprintf("the system disk (it holds %s)", mp)
@@ -424,25 +424,6 @@ func (g *groupDisks) diskUse() map[string]string {
 		}
 	}
 	return use
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // groupPeer is the other node's part of the verbs.

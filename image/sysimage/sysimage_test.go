@@ -888,9 +888,6 @@ func TestRemoveWork(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("not removed: %v", err)
 	}
-	if got := unescapeMount(`/tmp/a\040b`); got != "/tmp/a b" {
-		t.Errorf("unescapeMount: %q", got)
-	}
 }
 
 func TestExtraFileModes(t *testing.T) {

@@ -5,8 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/lockstep-ft/lockstep/internal/mountinfo"
 )
 
 // MediumMount is where the installer mounts its boot medium.
@@ -39,8 +40,8 @@ func mountSource(mounts, target string) (string, bool) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) >= 2 && unescapeMount(fs[1]) == target {
-			src, found = unescapeMount(fs[0]), true
+		if len(fs) >= 2 && mountinfo.Unescape(fs[1]) == target {
+			src, found = mountinfo.Unescape(fs[0]), true
 		}
 	}
 	return src, found
@@ -64,24 +65,4 @@ func DiskOf(name string) string {
 		return m[1]
 	}
 	return name
-}
-
-// unescapeMount undoes the octal escapes /proc/mounts uses for space, tab,
-// newline and backslash.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -46,9 +46,3 @@ func TestDiskOf(t *testing.T) {
 		}
 	}
 }
-
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/run/my\040medium\134x`); got != `/run/my medium\x` {
-		t.Errorf("got %q", got)
-	}
-}

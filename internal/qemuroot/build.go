@@ -12,10 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lockstep-ft/lockstep/internal/mountinfo"
 )
 
 // The files of a cache entry <cache>/qemuroot/<key>/:
@@ -223,41 +224,11 @@ func mountsUnder(dir string) []string {
 	return mountsIn(data, dir)
 }
 
-func mountsIn(mountinfo []byte, dir string) []string {
+func mountsIn(table []byte, dir string) []string {
 	if d, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = d
 	}
-	var out []string
-	for _, line := range strings.Split(string(mountinfo), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMount(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var sb strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				sb.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		sb.WriteByte(s[i])
-	}
-	return sb.String()
+	return mountinfo.Under(mountinfo.Parse(table), dir)
 }
 
 // build makes the entry in a temp directory next to dir and renames it into
