@@ -18,6 +18,10 @@ import (
 //	LSGUEST TICK <n> <short boot id> <uptime>  a counter, once a second; uptime in seconds
 //	LSGUEST BURST <MiB/s> <short boot id>      a sequential write (16 MiB, O_DIRECT, then
 //	                                           fdatasync) past the ring ran at <MiB/s> (%.1f)
+//	LSGUEST WORK <n> <short boot id>          only with lsguest.work=1: n SHA-256 blocks
+//	                                           (4 KiB each) hashed since the boot, once a
+//	                                           second of guest time; a reader divides by
+//	                                           its own clock to see the guest's CPU rate
 //	LSGUEST NET <interface> <addr>/<prefix> <MAC>
 //	                                           only with lsguest.ip= on the kernel command
 //	                                           line: the interface is up with that address
@@ -37,6 +41,7 @@ type Boot struct {
 	Tick    uint64 // the last TICK counter
 	Ticks   int
 	Uptime  time.Duration // of the last TICK
+	Work    uint64        // the last WORK count
 	Errors  []string
 	// Writes are the SEQ lines that carry a latency, in order.
 	Writes []Write
@@ -171,6 +176,13 @@ func ParseConsole(log []byte) *Console {
 				b := boot(f[2])
 				b.Tick, b.Uptime = n, time.Duration(up*float64(time.Second))
 				b.Ticks++
+			}
+		case "WORK":
+			if len(f) != 3 {
+				continue
+			}
+			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+				boot(f[2]).Work = n
 			}
 		case "NET":
 			if len(f) != 4 {

@@ -125,12 +125,18 @@ func TestParseConsole(t *testing.T) {
 		"LSGUEST SEQ 4 22222222\r\n" +
 		"LSGUEST TICK 1 22222222 2.0\r\n" +
 		"LSGUEST TICK 2 22222222 3.0\r\n" +
+		"LSGUEST WORK 1200 22222222\r\n" +
+		"LSGUEST WORK 2400 22222222\r\n" +
+		"LSGUEST WORK x 22222222\r\n" + // not a number: skipped
 		"LSGUEST TICK 3 2222" // cut off
 	c := ParseConsole([]byte(log))
 	if len(c.Boots) != 2 {
 		t.Fatalf("%d boots, want 2: %+v", len(c.Boots), c.Boots)
 	}
 	b1, b2 := c.Boots[0], c.Boots[1]
+	if b1.Work != 0 || b2.Work != 2400 {
+		t.Errorf("WORK: %d and %d, want 0 and 2400", b1.Work, b2.Work)
+	}
 	if b1.ID != "11111111-aaaa-bbbb-cccc-dddddddddddd" || !b1.HasLast || b1.Last != 0 || b1.Seq != 3 || b1.Seqs != 3 ||
 		b1.Tick != 1 || b1.Uptime != 3500*time.Millisecond || len(b1.Errors) != 1 || b1.Errors[0] != "write /dev/vda: input/output error" {
 		t.Errorf("first boot: %+v", b1)

@@ -11,10 +11,13 @@
 // With lsguest.ip=<addr>/<prefix> (and optionally lsguest.gw=<addr>) on the
 // kernel command line it also loads the NIC drivers, configures the first
 // network interface, prints NET and serves TCP echo on port 7, so that an FT
-// test can check that a connection survives a failover (net.go).
+// test can check that a connection survives a failover (net.go). With
+// lsguest.work=1 it keeps one CPU busy hashing and prints its progress
+// (WORK), for the FT benchmark's CPU throughput.
 package main
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -101,6 +105,9 @@ func main() {
 		go network(con, cfg)
 	}
 	go tick(con, short)
+	if strings.Contains(" "+string(cmdline)+" ", " lsguest.work=1 ") {
+		go work(con, short)
+	}
 	writer(con, id, short)
 }
 
@@ -138,6 +145,26 @@ func tick(con *console, short string) {
 		unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 		// Milliseconds: the HA benchmark dates the kernel's start from it.
 		con.printf("TICK %d %s %.3f", n, short, float64(ts.Nano())/1e9)
+	}
+}
+
+// work hashes 4 KiB blocks without pause and prints how many it did, once
+// a second: a CPU-bound load whose rate the FT benchmark compares with and
+// without COLO (whose checkpoints stop the guest, and whose dirty-page
+// tracking slows it). The count is cumulative so that the reader can use
+// its own clock: the guest's clock stands still while QEMU stops the VM.
+func work(con *console, short string) {
+	var n atomic.Uint64
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			sum := sha256.Sum256(buf)
+			copy(buf, sum[:])
+			n.Add(1)
+		}
+	}()
+	for range time.Tick(time.Second) {
+		con.printf("WORK %d %s", n.Load(), short)
 	}
 }
 
