@@ -14,7 +14,7 @@ import (
 // invariants, then that everything heals into one primary.
 // A failing seed replays exactly: go test -run 'TestChaos/seed=N'.
 func TestChaos(t *testing.T) {
-	seeds := 2000
+	seeds := 150
 	if testing.Short() {
 		seeds = 30
 	}
