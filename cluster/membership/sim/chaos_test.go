@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/lockstep-ft/lockstep/cluster/membership"
 )
 
 // TestChaos runs seeded random fault sequences — power cycles, graceful
@@ -101,6 +103,13 @@ func chaosOp(s *Sim, r *rand.Rand, wits int, vm *int) (func(), string) {
 	default:
 		*vm++
 		name := fmt.Sprintf("vm-%d", *vm)
-		return func() { s.Assign(n, name) }, "start " + name + " on " + node(n)
+		// The agents start a VM on the primary's word: on the primary
+		// itself, or on a node that sees it. A node cut off without the
+		// system never starts anything new.
+		return func() {
+			if m := s.Nodes[n].M; m != nil && (m.Status().State == membership.StatePrimary || m.Status().Connected) {
+				s.Assign(n, name)
+			}
+		}, "start " + name + " on " + node(n) + " (if primary or connected)"
 	}
 }
