@@ -30,6 +30,10 @@ test: iso
 	$(GO) vet ./...
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_NETWORK_TESTS=1 \
 	  $(GO) test -timeout 50m -parallel 2 ./...
+	@# QEMU COLO (FT VMs' engine, agent/ft) with a test guest under QEMU 11.1,
+	@# alone too: two TCG guests run in lock-step.
+	LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_COLO_TESTS=1 \
+	  $(GO) test -timeout 30m -count=1 -run '^TestCOLO' -v ./ci/colo/
 	@# The two-node lab's fault tests, alone: its heartbeats must not compete
 	@# with the boot tests' VMs for the two CPUs.
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_LAB_TESTS=1 \
