@@ -59,6 +59,29 @@ type VM struct {
 	Reason  string         `json:"reason,omitempty"`
 	Volumes []VolumeStatus `json:"volume_status,omitempty"`
 	Since   time.Time      `json:"since,omitzero"` // when State was entered
+	// FT is an FT VM's protection while it runs (nil otherwise).
+	FT *FTStatus `json:"ft,omitempty"`
+}
+
+// FT protection states (SPEC A8).
+const (
+	// FTProtected: QEMU COLO runs; the secondary on the other node holds
+	// a checkpoint of the VM, so losing either node loses nothing.
+	FTProtected = "protected"
+	// FTSyncing: the secondary is being set up (disk copy, first full
+	// checkpoint of memory); not protected yet.
+	FTSyncing = "syncing"
+	// FTSimplex: the VM runs on one node only; Reason says why.
+	FTSimplex = "simplex"
+)
+
+// FTStatus is a running FT VM's protection.
+type FTStatus struct {
+	State  string `json:"state"` // FTProtected, FTSyncing, FTSimplex
+	Reason string `json:"reason,omitempty"`
+	// SecondaryOn is the node that runs (or is setting up) the secondary.
+	SecondaryOn string    `json:"secondary_on,omitempty"`
+	Since       time.Time `json:"since,omitzero"`
 }
 
 // VolumeStatus is a volume's mirror as the system sees it (DRBD states).

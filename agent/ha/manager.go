@@ -40,6 +40,16 @@ type Hypervisor interface {
 	Migrate(ctx context.Context, name, xml string) error
 }
 
+// RecordHypervisor is a Hypervisor that runs VMs of several kinds (the
+// libvirt domains of HA VMs, the QEMU COLO pairs of FT VMs): it starts a VM
+// from its record, which says the kind, as well as from Domain's
+// definition. The manager uses StartRecord when the hypervisor has it; r
+// is the manager's own and must not be changed or kept.
+type RecordHypervisor interface {
+	Hypervisor
+	StartRecord(ctx context.Context, r *Record, def string) error
+}
+
 // Membership is told what this node runs (agent/member's Runner).
 type Membership interface{ SetResources(owned []string) }
 
@@ -251,7 +261,11 @@ func (m *Manager) start(ctx context.Context, name string, force bool) error {
 	}
 	m.o.Starting(name)
 	t1 := time.Now()
-	if err := m.o.Hypervisor.Start(ctx, xml); err != nil {
+	start := func() error { return m.o.Hypervisor.Start(ctx, xml) }
+	if rh, ok := m.o.Hypervisor.(RecordHypervisor); ok {
+		start = func() error { return rh.StartRecord(ctx, r, xml) }
+	}
+	if err := start(); err != nil {
 		undo()
 		return fmt.Errorf("vm %s: %w", name, err)
 	}

@@ -48,14 +48,52 @@ type Record struct {
 }
 
 // Volume is one mirrored volume: a logical volume of the same name in the
-// storage group of each node and the DRBD resource over both.
+// storage group of each node and the DRBD resource over both, or, for an
+// FT VM, the two logical volumes alone (ReplicationCOLO).
 type Volume struct {
 	Name    string `json:"name"` // the VM's name for it
 	SizeMiB int64  `json:"size_mib"`
 	Group   string `json:"group"`
 	// Minor is the DRBD minor (/dev/drbd<Minor>); the resource, the
-	// logical volumes and the port are derived from it.
+	// logical volumes and the port are derived from it. FT volumes keep
+	// one too: it names their logical volumes, keeps them free for a
+	// later change to HA, and spaces the VM's COLO ports.
 	Minor int `json:"minor"`
+	// Replication is ReplicationDRBD ("", every volume of a table written
+	// before FT VMs existed) or ReplicationCOLO.
+	Replication string `json:"replication,omitempty"`
+	// Current names the node ("node0", "node1") whose copy is the only
+	// current one; "" when the system knows of no difference. An FT VM's
+	// copies part as soon as one side runs unprotected, so a cold start
+	// must use this copy; after a change to HA, DRBD's first sync must
+	// come from it.
+	Current string `json:"current,omitempty"`
+	// GuestBytes is the size the guest sees when it is not SizeMiB: a
+	// volume changed from HA to FT keeps the size DRBD gave the guest
+	// (SizeMiB rounded up to the logical volume's extents, less DRBD's
+	// metadata), so that a partition table or PV written to its end stays
+	// valid.
+	GuestBytes int64 `json:"guest_bytes,omitempty"`
+}
+
+// Replication engines of a volume.
+const (
+	ReplicationDRBD = ""
+	// ReplicationCOLO: QEMU's COLO replicates the disk (the primary's
+	// writes go to its logical volume and, over NBD, to the secondary's):
+	// each node holds a plain logical volume, no DRBD resource.
+	ReplicationCOLO = "colo"
+)
+
+// COLO reports whether QEMU's COLO, not DRBD, replicates v.
+func (v Volume) COLO() bool { return v.Replication == ReplicationCOLO }
+
+// Bytes is the size the guest sees.
+func (v Volume) Bytes() int64 {
+	if v.GuestBytes > 0 {
+		return v.GuestBytes
+	}
+	return v.SizeMiB << 20
 }
 
 // Resource is the DRBD resource and logical volume name.

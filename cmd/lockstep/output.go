@@ -174,7 +174,7 @@ func showVMs(c *cli, l api.VMList) error {
 		return err
 	}
 	tw := table(c.stdout)
-	fmt.Fprintln(tw, "NAME\tMODE\tSTATE\tNODE\tVCPUS\tMEMORY\tVOLUMES")
+	fmt.Fprintln(tw, "NAME\tMODE\tSTATE\tFT\tNODE\tVCPUS\tMEMORY\tVOLUMES")
 	for _, vm := range l.VMs {
 		var vols []string
 		for _, v := range vm.Volumes {
@@ -185,7 +185,7 @@ func showVMs(c *cli, l api.VMList) error {
 				vols = append(vols, v.Name)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", vm.Name, orDash(vm.Mode), vm.State, orDash(vm.RunningOn),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", vm.Name, orDash(vm.Mode), vm.State, ftShort(vm.FT), orDash(vm.RunningOn),
 			vm.VCPUs, mib(vm.MemoryMiB), orDash(strings.Join(vols, ", ")))
 	}
 	return tw.Flush()
@@ -203,6 +203,17 @@ func showVM(c *cli, vm api.VM) error {
 		fmt.Fprintf(tw, "Reason:\t%s\n", vm.Reason)
 	}
 	fmt.Fprintf(tw, "Running on:\t%s\n", orDash(vm.RunningOn))
+	if ft := vm.FT; ft != nil {
+		state := ft.State
+		if !ft.Since.IsZero() {
+			state += ", since " + c.ago(ft.Since)
+		}
+		fmt.Fprintf(tw, "FT state:\t%s\n", state)
+		if ft.Reason != "" {
+			fmt.Fprintf(tw, "FT reason:\t%s\n", ft.Reason)
+		}
+		fmt.Fprintf(tw, "Secondary on:\t%s\n", orDash(ft.SecondaryOn))
+	}
 	fmt.Fprintf(tw, "Preferred node:\t%s\n", cmp.Or(vm.Node, "any"))
 	fmt.Fprintf(tw, "vCPUs:\t%d\n", vm.VCPUs)
 	fmt.Fprintf(tw, "Memory:\t%s\n", mib(vm.MemoryMiB))
@@ -333,4 +344,16 @@ func showVCD(c *cli, v api.VCD) error {
 	fmt.Fprintf(tw, "Nodes:\t%s\n", orDash(strings.Join(v.Nodes, ", ")))
 	fmt.Fprintf(tw, "SHA-256:\t%s\n", orDash(v.SHA256))
 	return tw.Flush()
+}
+
+// ftShort is an FT VM's protection in a list: its state, and the node of
+// the secondary while there is one.
+func ftShort(ft *api.FTStatus) string {
+	switch {
+	case ft == nil:
+		return "-"
+	case ft.SecondaryOn != "":
+		return ft.State + " (" + ft.SecondaryOn + ")"
+	}
+	return ft.State
 }

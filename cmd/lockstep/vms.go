@@ -35,7 +35,8 @@ func vmCommands() []*command {
 			}},
 		{name: "vm create", args: "<name>", nargs: 1, summary: "create a VM (stopped); --mode, --vcpus and --memory are required",
 			help: sizeHelp + "\n--volume and --nic may be repeated, one per volume and NIC. The system\nrefuses a VM that does not fit, with the numbers.\n\n" +
-				"  lockstep vm create web --mode ft --vcpus 4 --memory 8G \\\n    --volume web-sys:40G --volume web-data:200G:sg0 --nic biz0 --cd debian-13.iso",
+				"An FT VM has exactly one volume.\n\n" +
+				"  lockstep vm create web --mode ft --vcpus 4 --memory 8G \\\n    --volume web-sys:40G:sg0 --nic biz0 --cd debian-13.iso",
 			flags: specFlags, run: vmCreate},
 		{name: "vm modify", args: "<vm>", nargs: 1, summary: "change a stopped VM: only the flags given change",
 			help: sizeHelp + "\n--volume and --nic, when given, replace the VM's lists. A field cannot be\n" +

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/lockstep-ft/lockstep/agent/api"
 	"github.com/lockstep-ft/lockstep/agent/ha"
 	"github.com/lockstep-ft/lockstep/agent/netcfg"
 	"github.com/lockstep-ft/lockstep/agent/vm"
@@ -75,7 +76,13 @@ func openLibvirt(ctx context.Context, logf func(string, ...any)) (*vm.Libvirt, e
 // domain is a VM record as libvirt should run it on this node: its
 // volumes are this node's DRBD devices, its CD this node's copy of the VCD,
 // its NICs on the bridges of their business networks.
+//
+// FT VMs run outside libvirt: the FT runner makes their QEMU command lines
+// from the record itself (ftVM), so they have no libvirt definition.
 func (s *vmService) domain(r *ha.Record) (string, error) {
+	if r.Spec.Mode == api.ModeFT {
+		return "", nil
+	}
 	d := vm.Domain{Name: r.Spec.Name, UUID: r.UUID, VCPUs: r.Spec.VCPUs, MemoryMiB: r.Spec.MemoryMiB,
 		ConsoleLog: s.consolePath(r.Spec.Name)}
 	for _, v := range r.Volumes {
@@ -108,3 +115,11 @@ func (s *vmService) domain(r *ha.Record) (string, error) {
 }
 
 func vmMAC(systemID, name string, i int) string { return vm.MAC(systemID, name, i) }
+
+// modeOf is name's mode in the table, "" if it is not there.
+func (s *vmService) modeOf(name string) string {
+	if r, ok := s.mgr.Table().VMs[name]; ok {
+		return r.Spec.Mode
+	}
+	return ""
+}

@@ -46,6 +46,7 @@ func (c *clusterd) servePeer(ctx context.Context) error {
 		c.vms.vmPeerRoutes(mux)
 		c.vms.networkPeerRoutes(mux)
 		c.vms.storagePeerRoutes(mux)
+		c.vms.ftPeerRoutes(mux)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: nil, TLSConfig: pki.ServerTLSConfig(trust, c.id.Node)}

@@ -52,6 +52,9 @@ type drbdStorage struct {
 	applied map[string]drbd.Resource
 	states  map[string]drbd.State // from drbdsetup events2
 	resync  map[string]int64      // bytes the last resync copied
+	// colo are the FT volumes made ready in this agent run (ensureCOLO).
+	colo    map[string]bool
+	sysRoot string // "" is /sys
 }
 
 // newNodeStorage makes the first storage group if there is none yet, and
@@ -166,6 +169,9 @@ func (s *drbdStorage) configure(r drbd.Resource, drop bool) error {
 // DRBD's metadata), the resource in the configuration, its metadata (made
 // once) and the resource up.
 func (s *drbdStorage) Ensure(ctx context.Context, v ha.Volume) error {
+	if v.COLO() {
+		return s.ensureCOLO(ctx, v)
+	}
 	name := v.Resource()
 	// A take-over runs Ensure just before the promotion: a resource that is
 	// up, connected or connecting, with the configuration it was last
@@ -251,6 +257,9 @@ func (s *drbdStorage) setApplied(r drbd.Resource, ok bool) {
 // peer's return reconnects it (Ensure's adjust, run for every volume when
 // the peer joins).
 func (s *drbdStorage) Promote(ctx context.Context, v ha.Volume, peerLost bool) error {
+	if v.COLO() {
+		return nil // the FT runner decides which side writes
+	}
 	name := v.Resource()
 	st, err := s.adm.Status(ctx, name)
 	if err != nil {
@@ -271,6 +280,9 @@ func (s *drbdStorage) Promote(ctx context.Context, v ha.Volume, peerLost bool) e
 	}
 	out, gerr := storage.Output(ctx, s.run, "drbdadm", "-c", s.adm.Config, "get-gi", name)
 	if gerr == nil && strings.HasPrefix(strings.TrimSpace(string(out)), justCreated) {
+		if err := s.firstSyncFrom(v); err != nil {
+			return err
+		}
 		s.logf("storage: %s is new: promoting it with --force (its initial sync starts from here)", name)
 		return s.adm.Primary(ctx, name, true)
 	}
@@ -279,6 +291,9 @@ func (s *drbdStorage) Promote(ctx context.Context, v ha.Volume, peerLost bool) e
 
 // Demote implements ha.Storage.
 func (s *drbdStorage) Demote(ctx context.Context, v ha.Volume) error {
+	if v.COLO() {
+		return nil
+	}
 	st, err := s.adm.Status(ctx, v.Resource())
 	if err != nil || st.Role != drbd.RolePrimary {
 		return err
@@ -288,6 +303,9 @@ func (s *drbdStorage) Demote(ctx context.Context, v ha.Volume) error {
 
 // Remove implements ha.Storage.
 func (s *drbdStorage) Remove(ctx context.Context, v ha.Volume) error {
+	if v.COLO() {
+		return s.removeCOLO(ctx, v)
+	}
 	name := v.Resource()
 	s.setApplied(s.resource(v), false)
 	var cerr *storage.CmdError
@@ -309,6 +327,9 @@ func (s *drbdStorage) Remove(ctx context.Context, v ha.Volume) error {
 
 // Status implements nodeStorage.
 func (s *drbdStorage) Status(v ha.Volume) volumeState {
+	if v.COLO() {
+		return volumeState{} // COLO's state is the FT runner's (ftView)
+	}
 	s.mu.Lock()
 	st, ok := s.states[v.Resource()]
 	resynced := s.resync[v.Resource()]
@@ -354,5 +375,8 @@ func apiGroupSpace(g lvm.Group) api.GroupSpace {
 
 // AllowTwoPrimaries implements ha.Storage.
 func (s *drbdStorage) AllowTwoPrimaries(ctx context.Context, v ha.Volume, allow bool) error {
+	if v.COLO() {
+		return nil
+	}
 	return s.adm.AllowTwoPrimaries(ctx, v.Resource(), allow)
 }

@@ -205,9 +205,12 @@ func (s *vmService) superviseLoop(ctx context.Context) {
 			s.edit.Lock()
 			var err error
 			if s.where()[name] == "" { // a start under way may have ended
-				node := s.placement(r)
-				s.c.vmLogf("vms: %s should run and runs nowhere; starting it on %s", name, node)
-				err = s.onNode(ctx, node, name, "start")
+				t := s.mgr.Table()
+				if r := t.VMs[name]; r != nil && r.Want == ha.WantRunning {
+					node := s.placement(r)
+					s.c.vmLogf("vms: %s should run and runs nowhere; starting it on %s", name, node)
+					err = s.startPlaced(ctx, t, r, node, false)
+				}
 			}
 			s.edit.Unlock()
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/lockstep-ft/lockstep/agent/api"
 	"github.com/lockstep-ft/lockstep/agent/capacity"
 	"github.com/lockstep-ft/lockstep/agent/ha"
+	"github.com/lockstep-ft/lockstep/agent/netcfg"
 	"github.com/lockstep-ft/lockstep/cluster/membership"
 )
 
@@ -26,6 +27,9 @@ type nodeStorage interface {
 	Groups(ctx context.Context) ([]groupInfo, error)
 	// Status is a volume's mirror state as this node sees it.
 	Status(v ha.Volume) volumeState
+	// DeviceBytes is the size of an HA volume's device here (what its
+	// guest sees), while its resource is up.
+	DeviceBytes(v ha.Volume) (int64, error)
 }
 
 // groupInfo is one storage group of one node.
@@ -59,7 +63,9 @@ type vmService struct {
 	sg         *groupDisks // the storage-group verbs' part on this node
 	br         *bridges
 	consoleDir string
-	edit       sync.Mutex // table changes, on the primary
+	rep        netcfg.Replication // this node's replication link
+	ft         *ftRunner          // FT VMs' QEMU COLO pairs
+	edit       sync.Mutex         // table changes, on the primary
 
 	pmu    sync.Mutex
 	pushed *ha.Table // the table the peer has, as far as this node knows
@@ -176,16 +182,24 @@ func prefixed(vm string, ss []string) []string {
 	return out
 }
 
-// view is a record as the API shows it.
-func (s *vmService) view(r *ha.Record, where map[string]string) api.VM {
+// view is a record as the API shows it; ft are the running FT VMs'
+// protections (ftStatuses).
+func (s *vmService) view(r *ha.Record, where map[string]string, ft map[string]api.FTStatus) api.VM {
 	v := api.VM{VMSpec: r.Spec, State: api.VMStopped}
 	if n, ok := where[r.Spec.Name]; ok {
 		v.State, v.RunningOn = api.VMRunning, n
 	} else if r.Want == ha.WantRunning {
 		v.State = api.VMStarting
 	}
+	if st, ok := ft[r.Spec.Name]; ok && v.RunningOn != "" {
+		v.FT = &st
+	}
 	self, peer := nodeName(s.c.id.NodeID), nodeName(1-s.c.id.NodeID)
 	for _, vol := range r.Volumes {
+		if vol.COLO() {
+			v.Volumes = append(v.Volumes, ftVolumeStatus(vol, v.FT, v.RunningOn))
+			continue
+		}
 		st := s.st.Status(vol)
 		vs := api.VolumeStatus{Name: vol.Name, Disks: map[string]string{self: orUnknown(st.Disk), peer: orUnknown(st.PeerDisk)},
 			ResyncPercent: st.ResyncPercent, ResyncedBytes: st.ResyncedBytes}
@@ -217,9 +231,10 @@ func (b *clusterBackend) VMs(ctx context.Context) ([]api.VM, error) {
 		return nil, err
 	}
 	t, where := s.mgr.Table(), s.where()
+	ft := s.ftStatuses(ctx, t, where)
 	out := []api.VM{}
 	for _, n := range t.Names() {
-		out = append(out, s.view(t.VMs[n], where))
+		out = append(out, s.view(t.VMs[n], where, ft))
 	}
 	return out, nil
 }
@@ -234,7 +249,8 @@ func (b *clusterBackend) VM(ctx context.Context, name string) (api.VM, error) {
 	if !ok {
 		return api.VM{}, fmt.Errorf("vm %q: %w", name, api.ErrNotFound)
 	}
-	return s.view(r, s.where()), nil
+	where := s.where()
+	return s.view(r, where, s.ftStatuses(ctx, t, where)), nil
 }
 
 // primaryOnly refuses a change of the VM table (its VMs and networks) on
@@ -292,6 +308,12 @@ func (b *clusterBackend) CreateVM(ctx context.Context, spec api.VMSpec) (api.VM,
 	}
 	rec, err := s.newRecord(spec, t, res)
 	if err != nil {
+		return api.VM{}, err
+	}
+	if p := ftProblems(rec.Spec); p != nil {
+		return api.VM{}, &api.BadSpecError{Problems: p}
+	}
+	if rec.Volumes, err = s.volumesFor(nil, rec.Spec.Mode, rec.Volumes); err != nil {
 		return api.VM{}, err
 	}
 	if err := s.capacitySystem(res).CheckCreate(capacityVM(rec.Spec)); err != nil {
@@ -458,8 +480,16 @@ func (b *clusterBackend) ModifyVM(ctx context.Context, name string, ch api.VMSpe
 			spec.Volumes = append(spec.Volumes, api.VolumeSpec{Name: v.Name, SizeMiB: v.SizeMiB, Group: v.Group})
 		}
 	}
+	if p := ftProblems(spec); p != nil {
+		return api.VM{}, &api.BadSpecError{Problems: p}
+	}
 	if err := s.capacitySystem(res).CheckCreate(capacityVM(spec)); err != nil {
 		return api.VM{}, capacityError(err)
+	}
+	// Last: a mode change reads the volumes' DRBD state, and only a
+	// change that passed every other check should.
+	if nr.Volumes, err = s.volumesFor(r.Volumes, spec.Mode, nr.Volumes); err != nil {
+		return api.VM{}, err
 	}
 	r.Spec, r.Volumes, r.MACs = spec, nr.Volumes, nr.MACs
 	if err := s.commit(ctx, t); err != nil {
@@ -530,10 +560,7 @@ func (s *vmService) action(ctx context.Context, t *ha.Table, r *ha.Record, actio
 		}
 		node = s.placement(r)
 		r.Want = ha.WantRunning
-		if err := s.commit(ctx, t); err != nil {
-			return err
-		}
-		return s.onNode(ctx, node, name, "start")
+		return s.startPlaced(ctx, t, r, node, true)
 	case "shutdown", "poweroff":
 		r.Want = ha.WantStopped
 		if err := s.commit(ctx, t); err != nil {
@@ -557,12 +584,19 @@ func (s *vmService) action(ctx context.Context, t *ha.Table, r *ha.Record, actio
 
 // placement picks the node for a VM to start on: its preferred node if it
 // is healthy and not in maintenance, else the other healthy one.
+//
+// A VM whose disk has one current copy (an FT VM that ran unprotected, or
+// one changed from FT to HA and not started since) goes where that copy is.
 func (s *vmService) placement(r *ha.Record) string {
 	self, peer := nodeName(s.c.id.NodeID), nodeName(1-s.c.id.NodeID)
 	peerOK := s.c.runner.Status().Connected && !s.peerMaintenance()
 	selfOK := !s.c.maintenance()
+	pref := r.Spec.Node
+	if c := currentCopy(r); c != "" {
+		pref = c
+	}
 	switch {
-	case r.Spec.Node == peer && peerOK, !selfOK && peerOK:
+	case pref == peer && peerOK, !selfOK && peerOK:
 		return peer
 	}
 	return self
@@ -596,8 +630,10 @@ func (s *vmService) local(ctx context.Context, name, action string) error {
 	case "finish-in", "abort-in":
 		return s.mgr.FinishIncoming(ctx, name, action == "finish-in", func() bool { return s.peerOwns(name) })
 	case "shutdown":
+		s.ft.Final(name)
 		return s.mgr.Shutdown(ctx, name)
 	case "poweroff":
+		s.ft.Final(name)
 		return s.mgr.PowerOff(ctx, name)
 	}
 	return fmt.Errorf("no VM action %q", action)

@@ -68,14 +68,16 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 		c.vmLogf("vms: libvirt has probed QEMU (%v)", d.Round(time.Millisecond))
 	}()
 	s := &vmService{c: c, st: st, sg: newGroupDisks(st.run, c.vmLogf), consoleDir: filepath.Join(c.stateDir, "vm"),
-		br: &bridges{links: c.bridges, node: nodeName(c.id.NodeID), logf: c.vmLogf}}
+		br: &bridges{links: c.bridges, node: nodeName(c.id.NodeID), logf: c.vmLogf}, rep: rep}
+	s.ft = s.newFTRunnerFor(newQEMUEngine(c.logf))
 	if err := os.MkdirAll(s.consoleDir, 0o755); err != nil {
 		return nil, err
 	}
 	s.mgr, err = ha.New(ha.Options{
 		TablePath: filepath.Join(c.stateDir, "vms.json"),
-		Storage:   st, Hypervisor: hypervisor{lv: lv, peer: rep.Peer}, Membership: c.runner,
-		Domain: s.domain, Logf: c.vmLogf, Stopped: s.stopped, Starting: s.rotateConsole,
+		Storage:   st, Membership: c.runner,
+		Hypervisor: vmHypervisors{lv: hypervisor{lv: lv, peer: rep.Peer}, ft: s.ft, mode: s.modeOf},
+		Domain:     s.domain, Logf: c.vmLogf, Stopped: s.stopped, Starting: s.rotateConsole,
 		Networks: s.br.apply,
 	})
 	if err != nil {

@@ -43,9 +43,11 @@ func (b *Backend) seedVMs() {
 		FreeVCPUs: 8, FreeMemoryMiB: 51609,
 		RunningVMs: 1, MaxRunningVMs: 28}
 	web := b.newVM(api.VMSpec{Name: "web", Mode: api.ModeFT, VCPUs: 4, MemoryMiB: 8 << 10, CD: "debian-13.iso",
-		Volumes: []api.VolumeSpec{{Name: "web-sys", SizeMiB: 40 << 10}, {Name: "web-data", SizeMiB: 200 << 10}},
+		Volumes: []api.VolumeSpec{{Name: "web-sys", SizeMiB: 40 << 10}}, // FT: one volume
 		NICs:    []api.NICSpec{{Network: "biz0"}, {Network: "biz1", MAC: "52:54:00:aa:bb:cc"}}, Autostart: true})
 	web.State, web.RunningOn, web.Since = api.VMRunning, "node0", T0.Add(-2*time.Hour)
+	web.FT = &api.FTStatus{State: api.FTProtected, Reason: "COLO running, checkpoint at least every 20s",
+		SecondaryOn: "node1", Since: T0.Add(-2 * time.Hour)}
 	db := b.newVM(api.VMSpec{Name: "db", Mode: api.ModeHA, VCPUs: 2, MemoryMiB: 4 << 10, Node: "node1",
 		Volumes: []api.VolumeSpec{{Name: "db-sys", SizeMiB: 20 << 10}}, NICs: []api.NICSpec{{Network: "biz0"}}})
 	db.Since = T0.Add(-26 * time.Hour)

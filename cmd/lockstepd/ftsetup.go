@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/lockstep-ft/lockstep/agent/ha"
+	"github.com/lockstep-ft/lockstep/cluster/membership"
+)
+
+// newFTRunnerFor is the FT runner of s's node with eng as its engine.
+func (s *vmService) newFTRunnerFor(eng ftEngine) *ftRunner {
+	return newFTRunner(ftConfig{
+		eng: eng, peer: peerFT{s.c}, self: nodeName(s.c.id.NodeID), peerName: nodeName(1 - s.c.id.NodeID),
+		status: s.c.runner.Status,
+		record: func(name string) (*ha.Record, bool) {
+			r, ok := s.mgr.Table().VMs[name]
+			return r, ok
+		},
+		define:  s.ftVM,
+		claim:   s.claimCurrent,
+		console: s.linkConsole,
+		logf:    s.c.vmLogf,
+	})
+}
+
+// linkConsole shows log, the console of the VM's QEMU here, at the path
+// where libvirt VMs' consoles are (consolePath), which VMConsole and the
+// peer service read: after a failover the node that took over shows its
+// own QEMU's console there. The manager's start rotated the previous one.
+func (s *vmService) linkConsole(name, log string) {
+	p := s.consolePath(name)
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		s.c.vmLogf("vms: %s: console: %v", name, err)
+	}
+	if err := os.Symlink(log, p); err != nil {
+		s.c.vmLogf("vms: %s: console: %v", name, err)
+	}
+}
+
+// claimCurrent records in the table, in the background, that this node
+// now holds the only current copy of FT VM name's disk (it took the VM
+// over, or started it while the table said no copy was ahead). It retries
+// while the VM runs here: until the table says so, the other node could
+// start the VM from its stale copy once this one stops.
+func (s *vmService) claimCurrent(name string) {
+	self := nodeName(s.c.id.NodeID)
+	go func() {
+		for i := 0; s.ft.Has(name); i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			var err error
+			if s.c.runner.Status().State == membership.StatePrimary {
+				err = s.setCurrent(ctx, name, self)
+			} else {
+				err = s.c.peerDo(ctx, "POST", "/peer/v1/vms/"+name+"/ft-current", ftCurrentClaim{Node: self}, nil, 30*time.Second)
+			}
+			cancel()
+			if err == nil {
+				return
+			}
+			if i%12 == 0 {
+				s.c.vmLogf("vms: %s: recording that %s has its current data: %v (retrying)", name, self, err)
+			}
+			time.Sleep(5 * time.Second)
+		}
+	}()
+}
