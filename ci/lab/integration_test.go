@@ -61,7 +61,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 		t.Fatalf("a lab is up already (namespace %s or %s): `go run ./cmd/lockstep-lab down` first", cfg.Namespace, cfg.StateDir)
 	}
 	t.Cleanup(func() {
-		saveLogs(t, cfg.StateDir)
+		saveLogs(t, cfg.StateDir, "lab-")
 		if err := l.Down(context.Background()); err != nil {
 			t.Errorf("down (cleanup): %v", err)
 		}
@@ -370,7 +370,7 @@ func TestLabUpFaultsDown(t *testing.T) {
 		}
 	}
 
-	saveLogs(t, cfg.StateDir)
+	saveLogs(t, cfg.StateDir, "lab-")
 	start = time.Now()
 	if err := l.Down(ctx); err != nil {
 		t.Fatalf("down: %v", err)
@@ -411,8 +411,9 @@ func checkTaps(t *testing.T, l *Lab, cut, off map[string]bool) {
 	}
 }
 
-// saveLogs copies the nodes' logs to LOCKSTEP_TEST_LOGS, if set.
-func saveLogs(t *testing.T, stateDir string) {
+// saveLogs copies the nodes' logs to LOCKSTEP_TEST_LOGS, if set, their
+// names starting with prefix.
+func saveLogs(t *testing.T, stateDir, prefix string) {
 	dst := os.Getenv("LOCKSTEP_TEST_LOGS")
 	if dst == "" {
 		return
@@ -428,7 +429,7 @@ func saveLogs(t *testing.T, stateDir string) {
 			if err != nil {
 				continue
 			}
-			_ = os.WriteFile(filepath.Join(dst, "lab-"+n.Name+"-"+filepath.Base(p)), b, 0o644)
+			_ = os.WriteFile(filepath.Join(dst, prefix+n.Name+"-"+filepath.Base(p)), b, 0o644)
 		}
 	}
 }

@@ -44,9 +44,11 @@ const (
 	// Subnet is the management segment (RFC 5737 documentation range).
 	Subnet = "192.0.2.0/24"
 	// BizHostIP is the lab host's address on the business segment, where
-	// it plays a client of the guests; GuestIP is the lab's HA VM there.
+	// it plays a client of the guests; GuestIP is the lab's HA VM there,
+	// FTGuestIP its FT VM.
 	BizHostIP = "198.51.100.1"
 	GuestIP   = "198.51.100.50"
+	FTGuestIP = "198.51.100.51"
 
 	// AdminPassword is the lab administrator's password: the
 	// password_hash in recipes/answers/create-node0.yaml is its hash.

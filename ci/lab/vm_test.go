@@ -103,29 +103,7 @@ func startHAVM(t *testing.T, l *Lab, logf func(string, ...any)) {
 	if err != nil {
 		t.Fatalf("test guest: %v", err)
 	}
-	if out, err := l.CLI(ctx, "", "network", "create", bizNet,
-		"--port", "node0="+Nodes[0].NICMAC("biz0"), "--port", "node1="+Nodes[1].NICMAC("biz0")); err != nil {
-		t.Fatalf("network create: %v\n%s", err, out)
-	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
-		var list struct {
-			Networks []struct {
-				Name  string            `json:"name"`
-				State map[string]string `json:"state"`
-			} `json:"networks"`
-		}
-		out, err := l.CLI(ctx, "", "--json", "network", "list")
-		if err == nil {
-			err = json.Unmarshal(out, &list)
-		}
-		if err == nil && len(list.Networks) == 1 && list.Networks[0].State["node0"] == "ok" && list.Networks[0].State["node1"] == "ok" {
-			logf("business network %s: bridges ok on both nodes", bizNet)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("business network %s not ok on both nodes within a minute: %v\n%s", bizNet, err, out)
-		}
-	}
+	makeBizNet(t, l, logf)
 	if out, err := l.CLI(ctx, "", "vcd", "upload", iso, "--name", guestVCD); err != nil {
 		t.Fatalf("vcd upload: %v\n%s", err, out)
 	}
@@ -163,6 +141,36 @@ func startHAVM(t *testing.T, l *Lab, logf func(string, ...any)) {
 		t.Fatalf("the guest answers but printed no NET line (%v)", err)
 	}
 	logf("HA VM %s answers on business network %s: %s %s MAC %s", haVM, bizNet, c.Current().Net.Interface, c.Current().Net.Addr, c.Current().Net.MAC)
+}
+
+// makeBizNet makes the business network on the lab's biz segment and waits
+// until both nodes have its bridge.
+func makeBizNet(t *testing.T, l *Lab, logf func(string, ...any)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := l.CLI(ctx, "", "network", "create", bizNet,
+		"--port", "node0="+Nodes[0].NICMAC("biz0"), "--port", "node1="+Nodes[1].NICMAC("biz0")); err != nil {
+		t.Fatalf("network create: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		var list struct {
+			Networks []struct {
+				Name  string            `json:"name"`
+				State map[string]string `json:"state"`
+			} `json:"networks"`
+		}
+		out, err := l.CLI(ctx, "", "--json", "network", "list")
+		if err == nil {
+			err = json.Unmarshal(out, &list)
+		}
+		if err == nil && len(list.Networks) == 1 && list.Networks[0].State["node0"] == "ok" && list.Networks[0].State["node1"] == "ok" {
+			logf("business network %s: bridges ok on both nodes", bizNet)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("business network %s not ok on both nodes within a minute: %v\n%s", bizNet, err, out)
+		}
+	}
 }
 
 // lastSeqUntil reads the guest's console as fast as the API answers until
