@@ -27,7 +27,7 @@ func PrimaryArgs(s Spec) ([]string, error) {
 		// read-pattern=fifo reads from children.0, the local image;
 		// vote-threshold=1: a write succeeds when the local one does.
 		"-drive", "if=none,id="+diskID+",driver=quorum,read-pattern=fifo,vote-threshold=1"+
-			",children.0.driver="+s.DiskFormat+",children.0.file.filename="+optValue(p.Disk),
+			",children.0.driver="+s.DiskFormat+sizeOpt(s, "children.0.")+",children.0.file.filename="+optValue(p.Disk),
 	)
 	return append(args, diskDeviceArgs()...), nil
 }
@@ -55,7 +55,7 @@ func SecondaryArgs(s Spec) ([]string, error) {
 		"-object", "filter-rewriter,id="+rewriter+",netdev="+netdevID+",queue=all",
 		// A node without a BlockBackend (QEMU's guide has -drive): 11.1's
 		// block-export-add finds nodes by node name only.
-		"-blockdev", "node-name="+parentID+",driver="+s.DiskFormat+",file.driver=file,file.filename="+optValue(sd.Disk),
+		"-blockdev", "node-name="+parentID+",driver="+s.DiskFormat+sizeOpt(s, "")+",file.driver=file,file.filename="+optValue(sd.Disk),
 		// top-id names the quorum above: replication stops its I/O there
 		// at checkpoints and failover.
 		// The active and hidden layers are named: a failover waits until
@@ -121,7 +121,7 @@ func machineArgs(s Spec, side Side) []string {
 		if s.Append != "" {
 			args = append(args, "-append", s.Append)
 		}
-	} else {
+	} else if s.CDROM != "" {
 		args = append(args,
 			"-drive", "if=none,id=cd0,media=cdrom,readonly=on,format=raw,file="+optValue(s.CDROM),
 			"-device", "ide-cd,drive=cd0,bootindex=0")
@@ -129,8 +129,18 @@ func machineArgs(s Spec, side Side) []string {
 	return args
 }
 
+// sizeOpt is the raw driver's size option (under prefix) that limits the
+// guest to DiskSize bytes of its image; qcow2 has its size in the image.
+func sizeOpt(s Spec, prefix string) string {
+	if s.DiskFormat != "raw" || s.DiskSize == 0 {
+		return ""
+	}
+	return "," + prefix + "size=" + strconv.FormatInt(s.DiskSize, 10)
+}
+
 // diskDeviceArgs is the guest's disk on the quorum: virtio-blk (the guest
-// sees /dev/vda).
+// sees /dev/vda). Its bootindex comes after the CD's: with neither a CD
+// nor a kernel it is the one boot device.
 func diskDeviceArgs() []string {
 	return []string{"-device", "virtio-blk-pci,id=" + diskDev + ",drive=" + diskID + ",bootindex=1"}
 }

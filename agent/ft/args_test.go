@@ -164,7 +164,8 @@ func TestValidate(t *testing.T) {
 		{"no name", func(s *Spec) { s.Name = "" }, "name"},
 		{"comma in name", func(s *Spec) { s.Name = "a,b" }, "name"},
 		{"kernel and CD", func(s *Spec) { s.CDROM = "/x.iso" }, "both a kernel and a CD"},
-		{"no boot", func(s *Spec) { s.Kernel, s.Initrd, s.Append = "", "", "" }, "neither"},
+		{"initrd without a kernel", func(s *Spec) { s.Kernel, s.Append = "", "" }, "without a kernel"},
+		{"disk size not in sectors", func(s *Spec) { s.DiskSize = 64<<20 + 1 }, "multiple of 512"},
 		{"bad MAC", func(s *Spec) { s.MAC = "52:54:00" }, "mac"},
 		{"bad accel", func(s *Spec) { s.Accel = "hvf" }, "accel"},
 		{"no disk", func(s *Spec) { s.Secondary.Disk = "" }, "secondary: no disk"},
@@ -195,6 +196,71 @@ func TestValidate(t *testing.T) {
 	}
 	if err := testSpec().Validate(); err != nil {
 		t.Errorf("the test spec: %v", err)
+	}
+}
+
+// TestDiskSize: the guest sees DiskSize bytes of either side's raw image,
+// which may be larger: QEMU's raw driver takes size= on the primary's
+// quorum child and on the secondary's parent0 (the node Protect's copy
+// writes to, over NBD).
+func TestDiskSize(t *testing.T) {
+	s := testSpec()
+	s.DiskSize = 10<<30 + 512
+	p, err := PrimaryArgs(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1" +
+		",children.0.driver=raw,children.0.size=10737418752,children.0.file.filename=/p/disk.raw"
+	if !slices.Contains(p, want) {
+		t.Errorf("primary args lack %q:\n%q", want, p)
+	}
+	q, err := SecondaryArgs(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "node-name=parent0,driver=raw,size=10737418752,file.driver=file,file.filename=/s/disk.raw"
+	if !slices.Contains(q, want) {
+		t.Errorf("secondary args lack %q:\n%q", want, q)
+	}
+
+	// qcow2 has its size in the image; the raw driver's option is not
+	// one of qcow2's.
+	s.DiskFormat = "qcow2"
+	s.DiskSize = 1<<20 + 1
+	if err := s.Validate(); err != nil {
+		t.Fatalf("qcow2 with an unaligned size: %v", err)
+	}
+	p, _ = PrimaryArgs(s)
+	q, _ = SecondaryArgs(s)
+	if j := strings.Join(slices.Concat(p, q), " "); strings.Contains(j, "size=") {
+		t.Errorf("qcow2 args have a size option:\n%s", j)
+	}
+}
+
+// TestBootFromDisk: with neither a kernel nor a CD the guest boots from
+// its disk, the one device with a bootindex, on both sides.
+func TestBootFromDisk(t *testing.T) {
+	s := testSpec()
+	s.Kernel, s.Initrd, s.Append = "", "", ""
+	p, err := PrimaryArgs(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := SecondaryArgs(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for side, args := range map[string][]string{"primary": p, "secondary": q} {
+		j := strings.Join(args, " ")
+		if strings.Count(j, "bootindex=") != 1 || !strings.Contains(j, "virtio-blk-pci,id=disk0,drive=colo-disk0,bootindex=1") {
+			t.Errorf("%s: the disk is not the one boot device:\n%s", side, j)
+		}
+		for _, bad := range []string{"-kernel", "-initrd", "-append", "cd0"} {
+			if strings.Contains(j, bad) {
+				t.Errorf("%s args have %q:\n%s", side, bad, j)
+			}
+		}
 	}
 }
 

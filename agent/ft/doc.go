@@ -21,13 +21,13 @@
 // simplex and is a primary for the next Protect, whichever role it had:
 // Spec.Swap is the next protection's spec after the secondary took over.
 // Pair does all of this for an agent that holds both monitors (the
-// secondary's over Side.QMPAddr), and tells State: protected, syncing or
-// simplex, with a reason.
+// secondary's over Side.QMPAddr), tells State: protected, syncing or
+// simplex, with a reason, and closes Lost when a protection ends.
 //
 // # The topology of one protected VM
 //
 // Both sides run the same machine: same devices in the same order, same
-// NIC MAC, same kernel or CD. What differs:
+// NIC MAC, same kernel, CD or boot disk, same disk size. What differs:
 //
 //   - Network: the primary's NIC carries the VM's traffic. A filter-mirror
 //     (m0) copies every packet arriving for the guest to the secondary,

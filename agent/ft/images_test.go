@@ -43,6 +43,17 @@ func TestCreateReplicationImagesRaw(t *testing.T) {
 	if st, err := os.Stat(s.Secondary.WorkDir); err != nil || !st.IsDir() {
 		t.Errorf("work dir not made: %v", err)
 	}
+
+	// With DiskSize the guest sees that much of the larger image (raw
+	// size=), and the layers must match it, not the image.
+	s.DiskSize = 32 << 20
+	calls = nil
+	if err := CreateReplicationImages(context.Background(), recordImg(&calls, ""), s); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || calls[0][5] != "33554432" || calls[1][5] != "33554432" {
+		t.Errorf("qemu-img calls %q, want images of DiskSize", calls)
+	}
 }
 
 func TestCreateReplicationImagesQcow2(t *testing.T) {

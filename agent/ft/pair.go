@@ -40,7 +40,13 @@ type Pair struct {
 	secondary *qmp.Client
 	stopWatch context.CancelFunc
 	stats     ProtectStats
+	// lost is closed when the protection that made it ends; nil while
+	// not protected.
+	lost chan struct{}
 }
+
+// closed is the channel Lost gives while the pair is not protected.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // NewPair returns the pair of spec, simplex until Protect.
 func NewPair(spec Spec) (*Pair, error) {
@@ -68,6 +74,20 @@ func (p *Pair) State() State {
 	return p.state
 }
 
+// Lost is closed when the pair's protection ends: either side left COLO
+// or its monitor was lost (State says which), a failover or another
+// Protect began, or the pair was closed. While the pair is not protected
+// it is closed already. An agent that holds both monitors fails over
+// when it closes, as colo-compare holds the guest's output until then.
+func (p *Pair) Lost() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lost == nil {
+		return closed
+	}
+	return p.lost
+}
+
 // Close stops watching the pair's monitors; it leaves QEMU alone.
 func (p *Pair) Close() {
 	p.mu.Lock()
@@ -77,6 +97,25 @@ func (p *Pair) Close() {
 		p.stopWatch()
 		p.stopWatch = nil
 	}
+	p.endProtection()
+}
+
+// endProtection closes lost, if protected. With p.mu held.
+func (p *Pair) endProtection() {
+	if p.lost != nil {
+		close(p.lost)
+		p.lost = nil
+	}
+}
+
+// setLocked changes the state, with p.mu held.
+func (p *Pair) setLocked(mode Mode, reason string) {
+	if mode != Protected {
+		p.endProtection()
+	} else if p.lost == nil {
+		p.lost = make(chan struct{})
+	}
+	p.state = State{Mode: mode, Reason: reason, Since: p.now()}
 }
 
 func (p *Pair) now() time.Time {
@@ -127,7 +166,7 @@ func (p *Pair) begin(mode Mode, reason string) int {
 		p.stopWatch()
 		p.stopWatch = nil
 	}
-	p.state = State{Mode: mode, Reason: reason, Since: p.now()}
+	p.setLocked(mode, reason)
 	return p.gen
 }
 
@@ -139,7 +178,7 @@ func (p *Pair) set(gen int, mode Mode, reason string) {
 		return
 	}
 	if p.state.Mode != mode || p.state.Reason != reason {
-		p.state = State{Mode: mode, Reason: reason, Since: p.now()}
+		p.setLocked(mode, reason)
 	}
 }
 

@@ -600,6 +600,72 @@ func TestWatchMonitorLost(t *testing.T) {
 	})
 }
 
+// TestLost: Lost is closed while the pair is not protected, open while
+// it is, and closes when the protection ends, however it ends.
+func TestLost(t *testing.T) {
+	isClosed := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	waitClosed := func(what string, c <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Lost did not close", what)
+		}
+	}
+
+	p, pri, sec := newPair(t)
+	if !isClosed(p.Lost()) {
+		t.Error("Lost is open before Protect")
+	}
+	if err := p.Protect(context.Background(), pri.Client(), sec.Client()); err != nil {
+		t.Fatal(err)
+	}
+	lost := p.Lost()
+	if isClosed(lost) {
+		t.Fatal("Lost is closed while protected")
+	}
+	sec.Emit("COLO_EXIT", map[string]any{"mode": "secondary", "reason": "error"})
+	waitClosed("COLO_EXIT", lost)
+	if st := p.State(); st.Mode != Simplex {
+		t.Errorf("state %v after Lost closed", st)
+	}
+	if err := p.FailoverPrimary(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A failover the agent starts ends the protection too.
+	next := newFakeSide(t)
+	wire(pri, next, 0)
+	if err := p.Protect(context.Background(), pri.Client(), next.Client()); err != nil {
+		t.Fatal(err)
+	}
+	if lost2 := p.Lost(); isClosed(lost2) || lost2 == lost {
+		t.Fatal("the second protection has no open Lost of its own")
+	}
+	lost = p.Lost()
+	if err := p.FailoverPrimary(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed("FailoverPrimary", lost)
+
+	// And so does closing the pair.
+	third := newFakeSide(t)
+	wire(pri, third, 0)
+	if err := p.Protect(context.Background(), pri.Client(), third.Client()); err != nil {
+		t.Fatal(err)
+	}
+	lost = p.Lost()
+	p.Close()
+	waitClosed("Close", lost)
+}
+
 func waitState(t *testing.T, p *Pair, ok func(State) bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

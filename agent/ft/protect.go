@@ -88,10 +88,10 @@ type ProtectStats struct {
 //
 // The pair keeps the two monitors for the failover sequences and watches
 // them: if either side leaves COLO or its monitor is lost, the state turns
-// simplex at once. On error the state is simplex with the error as its
-// reason, and Protect undoes on the primary what it did (the guest keeps
-// running, unprotected; a later Protect can start over); the secondary is
-// left as it is, for the caller to stop.
+// simplex at once and Lost closes. On error the state is simplex with the
+// error as its reason, and Protect undoes on the primary what it did (the
+// guest keeps running, unprotected; a later Protect can start over); the
+// secondary is left as it is, for the caller to stop.
 func (p *Pair) Protect(ctx context.Context, primary, secondary *qmp.Client) error {
 	gen := p.begin(Syncing, "preparing the secondary")
 	p.mu.Lock()
@@ -108,16 +108,19 @@ func (p *Pair) Protect(ctx context.Context, primary, secondary *qmp.Client) erro
 		p.set(gen, Simplex, "protect failed: "+err.Error())
 		return err
 	}
+	// Protected before the watch starts: a COLO_EXIT that comes at once
+	// must leave the pair simplex, not be overwritten.
 	wctx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()
-	if gen == p.gen {
-		p.stopWatch = cancel
-	} else {
+	if gen != p.gen {
+		p.mu.Unlock()
 		cancel() // a failover began meanwhile
+		return nil
 	}
+	p.stopWatch = cancel
+	p.setLocked(Protected, fmt.Sprintf("COLO running, checkpoint at least every %v", s.CheckpointDelay))
 	p.mu.Unlock()
 	p.watch(wctx, gen, primary, secondary)
-	p.set(gen, Protected, fmt.Sprintf("COLO running, checkpoint at least every %v", s.CheckpointDelay))
 	return nil
 }
 

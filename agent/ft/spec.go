@@ -31,8 +31,9 @@ type Spec struct {
 	// CPU is the -cpu model; empty: QEMU's default for the accelerator.
 	CPU string
 
-	// The guest boots either a kernel (Kernel, Initrd, Append) or the CD
-	// image CDROM (read-only, the same file on both nodes).
+	// The guest boots a kernel (Kernel, Initrd, Append), the CD image
+	// CDROM (read-only, the same file on both nodes), or, with neither,
+	// its disk (an installed guest).
 	Kernel, Initrd, Append string
 	CDROM                  string
 
@@ -48,9 +49,17 @@ type Spec struct {
 	// secondary's image before COLO starts, so the secondary's image only
 	// needs the right size.
 	DiskFormat string
-	// DiskSize is the disk's virtual size in bytes, for the secondary's
-	// active and hidden images (which must be exactly that size); 0: read
-	// from the secondary's image (CreateReplicationImages).
+	// DiskSize is the size of the guest's disk in bytes; 0: the whole
+	// image. A raw image may be larger (a logical volume with room for
+	// other data at its end): QEMU's raw driver is given size= on both
+	// sides' images, so the guest sees exactly DiskSize bytes of either,
+	// Protect's disk copy (a mirror between the two raw nodes) copies
+	// exactly those, and the rest of each image is never touched. For
+	// raw it must be a multiple of 512 (QEMU's rule) and at most each
+	// image's size. It is also the size of the secondary's active and
+	// hidden images, which replication requires to equal the disk's; 0:
+	// CreateReplicationImages reads it from the secondary's image. For
+	// qcow2 it can only be the images' virtual size.
 	DiskSize int64
 
 	Primary, Secondary Side
@@ -220,8 +229,6 @@ func (s Spec) Validate() error {
 	switch {
 	case s.Kernel != "" && s.CDROM != "":
 		bad("boot: both a kernel and a CD given")
-	case s.Kernel == "" && s.CDROM == "":
-		bad("boot: neither a kernel nor a CD given")
 	case s.Kernel == "" && (s.Initrd != "" || s.Append != ""):
 		bad("boot: an initrd or a command line without a kernel")
 	}
@@ -233,6 +240,8 @@ func (s Spec) Validate() error {
 	}
 	if s.DiskSize < 0 {
 		bad("disk size %d: negative", s.DiskSize)
+	} else if s.DiskFormat == "raw" && s.DiskSize%512 != 0 {
+		bad("disk size %d: QEMU's raw driver wants a multiple of 512", s.DiskSize)
 	}
 	if s.CheckpointDelay < time.Millisecond || s.CheckpointDelay > time.Duration(1<<32-1)*time.Millisecond {
 		bad("checkpoint delay %v: out of range", s.CheckpointDelay)

@@ -11,13 +11,24 @@ import (
 
 // ftProblems are the rules an FT VM's spec adds to an HA VM's: QEMU's COLO
 // replicates one disk (its quorum has one replication child), so an FT VM
-// has exactly one volume.
+// has exactly one volume; and the FT engine's net filters (colo-compare,
+// the mirror and the redirectors) follow one NIC, so it has exactly one
+// NIC. They are checked when the VM is created or changed, so that the
+// operator hears them then, not when the VM fails to start.
 func ftProblems(spec api.VMSpec) []string {
-	if spec.Mode != api.ModeFT || len(spec.Volumes) == 1 {
+	if spec.Mode != api.ModeFT {
 		return nil
 	}
-	return []string{fmt.Sprintf("an FT VM has exactly one volume (COLO replicates one disk), %q has %d: "+
-		"give it one volume, or make it an HA VM", spec.Name, len(spec.Volumes))}
+	var out []string
+	if len(spec.Volumes) != 1 {
+		out = append(out, fmt.Sprintf("an FT VM has exactly one volume (COLO replicates one disk), %q has %d: "+
+			"give it one volume, or make it an HA VM", spec.Name, len(spec.Volumes)))
+	}
+	if len(spec.NICs) != 1 {
+		out = append(out, fmt.Sprintf("an FT VM has exactly one NIC (COLO compares the output of one), %q has %d: "+
+			"give it one NIC, or make it an HA VM", spec.Name, len(spec.NICs)))
+	}
+	return out
 }
 
 // volumesFor gives vols the replication of mode. Volumes new to the VM

@@ -15,24 +15,32 @@ import (
 	"github.com/lockstep-ft/lockstep/agent/system"
 )
 
-func TestFTVMHasExactlyOneVolume(t *testing.T) {
+func TestFTVMHasExactlyOneVolumeAndNIC(t *testing.T) {
 	vol := api.VolumeSpec{Name: "root", SizeMiB: 1024}
+	vols2 := []api.VolumeSpec{vol, {Name: "data", SizeMiB: 1}}
+	nic := api.NICSpec{Network: "biz0"}
 	for _, c := range []struct {
 		spec api.VMSpec
-		bad  bool
+		want []string // the rules broken
 	}{
-		{api.VMSpec{Name: "a", Mode: api.ModeFT, Volumes: []api.VolumeSpec{vol}}, false},
-		{api.VMSpec{Name: "a", Mode: api.ModeFT}, true},
-		{api.VMSpec{Name: "a", Mode: api.ModeFT, Volumes: []api.VolumeSpec{vol, {Name: "data", SizeMiB: 1}}}, true},
-		{api.VMSpec{Name: "a", Mode: api.ModeHA, Volumes: []api.VolumeSpec{vol, {Name: "data", SizeMiB: 1}}}, false},
-		{api.VMSpec{Name: "a", Mode: api.ModeHA}, false},
+		{api.VMSpec{Name: "a", Mode: api.ModeFT, Volumes: []api.VolumeSpec{vol}, NICs: []api.NICSpec{nic}}, nil},
+		{api.VMSpec{Name: "a", Mode: api.ModeFT, NICs: []api.NICSpec{nic}}, []string{"exactly one volume"}},
+		{api.VMSpec{Name: "a", Mode: api.ModeFT, Volumes: vols2, NICs: []api.NICSpec{nic}}, []string{"exactly one volume"}},
+		{api.VMSpec{Name: "a", Mode: api.ModeFT, Volumes: []api.VolumeSpec{vol}}, []string{"exactly one NIC"}},
+		{api.VMSpec{Name: "a", Mode: api.ModeFT, Volumes: []api.VolumeSpec{vol}, NICs: []api.NICSpec{nic, nic}}, []string{"exactly one NIC"}},
+		{api.VMSpec{Name: "a", Mode: api.ModeFT}, []string{"exactly one volume", "exactly one NIC"}},
+		{api.VMSpec{Name: "a", Mode: api.ModeHA, Volumes: vols2, NICs: []api.NICSpec{nic, nic}}, nil},
+		{api.VMSpec{Name: "a", Mode: api.ModeHA}, nil},
 	} {
 		p := ftProblems(c.spec)
-		if (p != nil) != c.bad {
-			t.Errorf("%s with %d volumes: problems %q", c.spec.Mode, len(c.spec.Volumes), p)
+		if len(p) != len(c.want) {
+			t.Errorf("%s with %d volumes and %d NICs: problems %q, want %q", c.spec.Mode, len(c.spec.Volumes), len(c.spec.NICs), p, c.want)
+			continue
 		}
-		if c.bad && !strings.Contains(p[0], "exactly one volume") {
-			t.Errorf("problem %q does not say the rule", p[0])
+		for i, w := range c.want {
+			if !strings.Contains(p[i], w) {
+				t.Errorf("problem %q does not say the rule %q", p[i], w)
+			}
 		}
 	}
 }
