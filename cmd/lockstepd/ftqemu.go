@@ -110,6 +110,10 @@ func (e *qemuEngine) spec(vm ftVM, primary bool) (ft.Spec, error) {
 		MAC:   nic.MAC,
 		// The guest sees the volume's bytes, not the logical volume's.
 		DiskSize: vm.DiskBytes,
+		// QEMU's default (20 s) lets the two guests drift apart for
+		// long: every checkpoint then carries more memory and pauses
+		// the guest longer, and the secondary's disk layers grow.
+		CheckpointDelay: ftCheckpointDelay,
 		Primary:  side, Secondary: side,
 		Link: ft.Link{PrimaryHost: pri.String(), SecondaryHost: sec.String(),
 			MirrorPort: p.Mirror, ComparePort: p.Compare, MigrationPort: p.Migration, NBDPort: p.NBD},
@@ -120,6 +124,10 @@ func (e *qemuEngine) spec(vm ftVM, primary bool) (ft.Spec, error) {
 	}
 	return s, nil
 }
+
+// ftCheckpointDelay is the longest time between two checkpoints of an FT
+// VM (a difference in the guests' network output takes one sooner).
+const ftCheckpointDelay = 2 * time.Second
 
 // newPair is the pair for vm's QEMU here as its primary (spec).
 func (e *qemuEngine) newPair(vm ftVM, spec ft.Spec) (*ft.Pair, error) {

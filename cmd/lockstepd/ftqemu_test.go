@@ -49,7 +49,8 @@ func TestQEMUSpec(t *testing.T) {
 	secSide.QMPAddr = "169.254.100.2:20019"
 	want := ft.Spec{Name: "web", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm",
 		CDROM: "/var/lib/lockstep/vcd/d.iso", MAC: "52:54:00:00:00:01", DiskSize: 10<<30 + 4096,
-		Primary: side, Secondary: secSide,
+		CheckpointDelay: 2 * time.Second,
+		Primary:         side, Secondary: secSide,
 		Link: ft.Link{PrimaryHost: "169.254.100.1", SecondaryHost: "169.254.100.2",
 			MirrorPort: 20015, ComparePort: 20016, MigrationPort: 20017, NBDPort: 20018}}
 	if !reflect.DeepEqual(s, want) {
