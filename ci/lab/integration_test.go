@@ -329,11 +329,9 @@ func TestLabUpFaultsDown(t *testing.T) {
 	if out, err := l.CLI(ctx, "", "node", "reboot", "node0"); err != nil {
 		t.Errorf("node reboot node0: %v\n%s", err, out)
 	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Minute)
-	if _, err := waitConsole(wctx, f0, mark, func() bool { return true }, ReadyPrefix(Nodes[0])); err != nil {
+	if err := l.WaitRebooted(ctx, "node0", mark, 10*time.Minute); err != nil {
 		t.Errorf("node0 did not come back after node reboot: %v", err)
 	}
-	wcancel()
 	waitNodes(t, l, "", "node0 rebooted", func(ns []apiNode) string { return allHealthy(ns) })
 	if !hasAlert(t, l, "node.lost", "stopped by its administrator") {
 		t.Error("node1 did not report node0's reboot as an administrator's stop")

@@ -717,6 +717,25 @@ func (l *Lab) WaitReady(ctx context.Context, node string, timeout time.Duration)
 	return readyLine(out, n), nil
 }
 
+// WaitRebooted waits until node, asked to reboot, prints its ready line
+// after the console offset mark, resetting it if the boot hangs (as
+// WaitReady does).
+func (l *Lab) WaitRebooted(ctx context.Context, node string, mark int64, timeout time.Duration) error {
+	n, err := NodeByName(node)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	f := NodeFiles(l.cfg.StateDir, n)
+	stop := l.watchBootStall(ctx, n, f)
+	defer stop()
+	if _, err := waitConsole(ctx, f.Console, mark, nil, ReadyPrefix(n)); err != nil {
+		return fmt.Errorf("lab: %s: %w", n.Name, err)
+	}
+	return nil
+}
+
 // readyLine is the node's whole ready line in console output.
 func readyLine(out string, n Node) string {
 	i := strings.LastIndex(out, ReadyPrefix(n))
