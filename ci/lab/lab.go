@@ -946,7 +946,7 @@ func (l *Lab) Down(ctx context.Context) error {
 const bootStall = 150 * time.Second
 
 // watchBootStall resets a node whose boot hangs, at most twice. TCG runs
-// the node's four vCPUs as threads on a loaded two-core host, and now and
+// the node's vCPUs as threads on a loaded two-core host, and now and
 // then a node's kernel spins early in its boot for good: every vCPU busy,
 // the console silent (seen once at "vgaarb: loaded", 2 s into the kernel,
 // the CPUs' instruction pointers unchanged over seconds). That is the

@@ -329,7 +329,7 @@ func TestVMArgs(t *testing.T) {
 	for _, args := range [][]string{run, inst} {
 		for _, p := range [][2]string{
 			{"-name", "guest=lockstep-lab-node1"},
-			{"-machine", "q35"}, {"-accel", "tcg"}, {"-cpu", "max"}, {"-smp", "4"}, {"-m", "3072"},
+			{"-machine", "q35"}, {"-accel", "tcg"}, {"-cpu", "max"}, {"-smp", "5"}, {"-m", "3072"},
 			{"-display", "none"},
 			{"-chardev", "file,id=console,path=/s/node1/console.log,append=on"},
 			{"-serial", "chardev:console"},

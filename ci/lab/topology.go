@@ -54,11 +54,11 @@ const (
 	// password_hash in recipes/answers/create-node0.yaml is its hash.
 	AdminPassword = "lockstep-lab-admin"
 
-	// The node VMs' hardware. Four vCPUs, although the host has two
+	// The node VMs' hardware. Five vCPUs, although the host has two
 	// cores: the system reserves two of a node's threads (SPEC A4), and a
-	// guest needs its own plus one of HA overhead. Idle TCG vCPUs cost
-	// nothing.
-	CPUs             = 4
+	// guest needs its own plus one of HA overhead, or two of FT overhead.
+	// Idle TCG vCPUs cost nothing.
+	CPUs             = 5
 	MemoryMiB        = 3072
 	SystemDiskBytes  = 32 << 30
 	DataDiskBytes    = 16 << 30
