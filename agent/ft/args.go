@@ -55,7 +55,7 @@ func SecondaryArgs(s Spec) ([]string, error) {
 		"-object", "filter-rewriter,id="+rewriter+",netdev="+netdevID+",queue=all",
 		// A node without a BlockBackend (QEMU's guide has -drive): 11.1's
 		// block-export-add finds nodes by node name only.
-		"-blockdev", "node-name="+parentID+",driver="+s.DiskFormat+sizeOpt(s, "")+",file.driver=file,file.filename="+optValue(sd.Disk),
+		"-blockdev", "node-name="+parentID+",driver="+s.DiskFormat+sizeOpt(s, "")+",file.driver="+protocol(sd.Disk)+",file.filename="+optValue(sd.Disk),
 		// top-id names the quorum above: replication stops its I/O there
 		// at checkpoints and failover.
 		// The active and hidden layers are named: a failover waits until
@@ -164,3 +164,14 @@ func unixClient(id, path string) string {
 // optValue escapes a value inside a QEMU option string: a comma is
 // doubled.
 func optValue(v string) string { return strings.ReplaceAll(v, ",", ",,") }
+
+// protocol is the block driver under an image: QEMU's "file" driver takes
+// regular files only and refuses a block device (a node's logical volume),
+// which needs "host_device". A -drive finds this out itself; a -blockdev
+// must say it.
+func protocol(path string) string {
+	if strings.HasPrefix(path, "/dev/") {
+		return "host_device"
+	}
+	return "file"
+}

@@ -220,6 +220,9 @@ func TestDiskSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = "node-name=parent0,driver=raw,size=10737418752,file.driver=file,file.filename=/s/disk.raw"
+	if got := protocol("/dev/storage0/lsv3"); got != "host_device" {
+		t.Errorf("protocol of a logical volume: %q, want host_device (QEMU's file driver refuses block devices)", got)
+	}
 	if !slices.Contains(q, want) {
 		t.Errorf("secondary args lack %q:\n%q", want, q)
 	}

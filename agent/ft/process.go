@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -105,7 +106,9 @@ func (p *Process) dial(ctx context.Context) (*qmp.Client, error) {
 		}
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("QEMU exited: %v", p.waitErr)
+			// QEMU says why on stderr (the log): an operator reading
+			// "vm info" should not need the node's shell for it.
+			return nil, fmt.Errorf("QEMU exited: %v: %s", p.waitErr, lastLine(p.logTail()))
 		case <-ctx.Done():
 			return nil, fmt.Errorf("no monitor on %s: %w", p.Side.QMPSocket(), ctx.Err())
 		case <-t.C:
@@ -197,4 +200,10 @@ func DialQMP(ctx context.Context, addr string) (*qmp.Client, error) {
 		return nil, fmt.Errorf("ft: QMP %s: %w", addr, err)
 	}
 	return c, nil
+}
+
+// lastLine is the last non-blank line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
