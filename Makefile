@@ -11,7 +11,7 @@ NAME     := $(shell sed -n 's/^name: *//p' $(RECIPE))
 ISO      ?= out/$(NAME)-$(VERSION).iso
 TESTLOGS ?= out/test-logs
 
-.PHONY: all iso disk test unit boot-test bench bench-iso bench-install bench-failover bench-ha deps clean
+.PHONY: all iso disk test unit boot-test bench bench-iso bench-install bench-failover bench-ha bench-ft deps clean
 
 all: iso
 
@@ -35,11 +35,12 @@ test: iso
 	LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_COLO_TESTS=1 \
 	  $(GO) test -timeout 30m -count=1 -run '^TestCOLO' -v ./ci/colo/
 	@# The two-node lab's fault tests, alone: its heartbeats must not compete
-	@# with the boot tests' VMs for the two CPUs.
+	@# with the boot tests' VMs for the two CPUs. Each test has a lab of its
+	@# own: the HA and system faults, then an FT VM's node loss.
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_LAB_TESTS=1 \
-	  $(GO) test -timeout 40m -count=1 -run '^TestLabUpFaultsDown$$' -v ./ci/lab/
+	  $(GO) test -timeout 75m -count=1 -run '^(TestLabUpFaultsDown|TestLabFT)$$' -v ./ci/lab/
 
-bench: bench-iso bench-install bench-failover bench-ha
+bench: bench-iso bench-install bench-failover bench-ha bench-ft
 
 bench-iso: iso
 	ci/bench/iso.sh $(ISO)
@@ -52,6 +53,10 @@ bench-failover: iso
 
 bench-ha: iso
 	ci/bench/ha.sh $(ISO)
+
+# FT VMs (QEMU COLO, agent/ft) on the COLO tests' rig: failover gap, checkpoints, CPU throughput.
+bench-ft: deps
+	ci/bench/ft.sh
 
 # The disk image of an installed node, through the install engine (for labs):
 #   make disk ANSWERS=recipes/answers/create-node0.yaml

@@ -73,7 +73,8 @@ func TestCOLOReprotect(t *testing.T) {
 // after a soak in which the secondary kept in step (see soak: under TCG a
 // secondary can fall out of step; it fails the test here, with the reason).
 func withHealthyPair(t *testing.T, ctx context.Context, body func(t *testing.T, r *rig)) {
-	r := newRig(t, ctx)
+	gate(t)
+	r := newRig(t, ctx, rigOptions{})
 	r.protect()
 	if why := r.soak(); why != "" {
 		r.fail("QEMU (TCG): the secondary is out of step: %s", why)
@@ -81,10 +82,20 @@ func withHealthyPair(t *testing.T, ctx context.Context, body func(t *testing.T, 
 	body(t, r)
 }
 
+// failoverResult is what a failover showed.
+type failoverResult struct {
+	killed     time.Time     // when the lost side's QEMU was SIGKILLed
+	failedOver time.Duration // from the kill until the failover sequence returned
+	gap        time.Duration // from the kill until the rig's echo connection answered
+	lastSeq    uint64        // the last SEQ the guest printed before the kill
+	after      []seqLine     // the survivor's SEQ lines after the kill
+	continues  bool          // checkContinues found nothing wrong
+}
+
 // failoverSecondary SIGKILLs the primary and fails over to the secondary,
 // through the pair (viaPair) or with the secondary's own monitor only, as
 // its node's agent would; the secondary is the primary afterwards.
-func (r *rig) failoverSecondary(viaPair bool) {
+func (r *rig) failoverSecondary(viaPair bool) failoverResult {
 	t, ctx := r.t, r.ctx
 
 	// The primary's console is complete once it is dead: every SEQ
@@ -127,7 +138,7 @@ func (r *rig) failoverSecondary(viaPair bool) {
 	// The guest's records go on in the same boot, from where the primary
 	// left off, on the secondary's console.
 	after := r.seqsAfter(r.sec, len(secBefore), lastSeq)
-	checkContinues(t, lastSeq, r.boot.Short(), parseSeqs(secBefore), after)
+	continues := checkContinues(t, lastSeq, r.boot.Short(), parseSeqs(secBefore), after)
 	if l := kernelTrouble(r.console(r.sec)[len(secBefore):]); l != "" {
 		t.Errorf("the guest's kernel failed after the failover: %q", l)
 	}
@@ -138,6 +149,7 @@ func (r *rig) failoverSecondary(viaPair bool) {
 	}
 	logLatencies(t, before)
 	r.pri, r.sec = r.sec, nil
+	return failoverResult{killed, failedOver, gap, lastSeq, after, continues}
 }
 
 // failoverPrimary SIGKILLs the secondary and lets the primary run alone,
@@ -265,34 +277,42 @@ func parseSeqs(log []byte) []seqLine {
 // line, only the primary's boot, SEQ numbers one after the other, up past
 // the primary's last one, and none missing between: the first after the
 // kill follows the primary's last, or the secondary printed those in
-// between before the kill (it runs ahead of the last checkpoint).
-func checkContinues(t *testing.T, lastSeq uint64, short string, secBefore, after []seqLine) {
+// between before the kill (it runs ahead of the last checkpoint). It
+// reports whether all was well.
+func checkContinues(t *testing.T, lastSeq uint64, short string, secBefore, after []seqLine) bool {
 	t.Helper()
+	ok := true
+	errorf := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+		ok = false
+	}
 	if len(after) == 0 {
-		t.Errorf("the secondary printed no SEQ line after the kill")
-		return
+		errorf("the secondary printed no SEQ line after the kill")
+		return ok
 	}
 	for i, l := range after {
 		if strings.HasPrefix(l.id, "BOOT ") {
-			t.Errorf("the guest booted again on the secondary: %s", l.id)
-			return
+			errorf("the guest booted again on the secondary: %s", l.id)
+			return ok
 		}
 		if l.id != short {
-			t.Errorf("SEQ %d after the kill has boot %s, want %s", l.seq, l.id, short)
-			return
+			errorf("SEQ %d after the kill has boot %s, want %s", l.seq, l.id, short)
+			return ok
 		}
 		if i > 0 && l.seq != after[i-1].seq+1 {
-			t.Errorf("SEQ after the kill jumps from %d to %d", after[i-1].seq, l.seq)
+			errorf("SEQ after the kill jumps from %d to %d", after[i-1].seq, l.seq)
 		}
 	}
 	if got := after[len(after)-1].seq; got <= lastSeq {
-		t.Errorf("the secondary's SEQ reached %d, not past the primary's last %d", got, lastSeq)
+		errorf("the secondary's SEQ reached %d, not past the primary's last %d", got, lastSeq)
 	}
 	for n := lastSeq + 1; n < after[0].seq; n++ {
 		if !slices.Contains(secBefore, seqLine{n, short}) {
-			t.Errorf("SEQ %d is missing: the primary's last was %d, the secondary's first after the kill %d", n, lastSeq, after[0].seq)
+			errorf("SEQ %d is missing: the primary's last was %d, the secondary's first after the kill %d", n, lastSeq, after[0].seq)
 		}
 	}
+	return ok
 }
 
 // logLatencies logs the spread of the records' write+fsync latencies under
@@ -305,7 +325,7 @@ func logLatencies(t *testing.T, b *seqlog.Boot) {
 	if len(ls) == 0 {
 		return
 	}
-	slices.Sort(ls)
+	ls = sorted(ls)
 	t.Logf("record write+fsync under COLO (%d): median %v, p90 %v, max %v", len(ls),
-		ls[len(ls)/2], ls[len(ls)*9/10], ls[len(ls)-1])
+		quantile(ls, 0.5), quantile(ls, 0.9), ls[len(ls)-1])
 }

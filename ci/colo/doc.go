@@ -7,4 +7,10 @@
 // They run as root with LOCKSTEP_COLO_TESTS=1, inside a network namespace
 // of their own; under CI=true a missing piece fails them instead of
 // skipping.
+//
+// The FT benchmark (bench_test.go: TestCOLOBench, run by make bench-ft
+// with LOCKSTEP_COLO_BENCH=1) uses the same rig: the service gap a client
+// sees at a failover and the acknowledged writes kept, checkpoints and
+// their pauses at two checkpoint delays, and the guest's CPU throughput
+// protected against unprotected.
 package colo

@@ -22,13 +22,20 @@ import (
 )
 
 // gate skips the test unless LOCKSTEP_COLO_TESTS=1, then checks what it
-// needs: under CI=true a missing piece fails the test instead of skipping
-// it, so that CI cannot pass without the proof.
+// needs (requirements).
 func gate(t *testing.T) {
 	t.Helper()
 	if os.Getenv("LOCKSTEP_COLO_TESTS") != "1" {
 		t.Skip("set LOCKSTEP_COLO_TESTS=1 (as root) to run QEMU 11.1's COLO with a test guest (a few minutes)")
 	}
+	requirements(t)
+}
+
+// requirements checks what a rig needs from the host: under CI=true a
+// missing piece fails the test instead of skipping it, so that CI cannot
+// pass without the proof.
+func requirements(t *testing.T) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		missing(t, "needs root (network namespace, bridge, taps)")
 	}
@@ -44,7 +51,7 @@ func gate(t *testing.T) {
 func missing(t *testing.T, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and LOCKSTEP_COLO_TESTS=1, but: "+format, args...)
+		t.Fatalf("CI=true and the COLO tests are on, but: "+format, args...)
 	}
 	t.Skipf(format, args...)
 }
@@ -190,7 +197,9 @@ func saveLogs(t *testing.T, spec ft.Spec) {
 	for role, s := range map[string]ft.Side{"nodeA": spec.Primary, "nodeB": spec.Secondary} {
 		for _, p := range []string{s.ConsoleLog(), s.QEMULog()} {
 			if b, err := os.ReadFile(p); err == nil {
-				_ = os.WriteFile(filepath.Join(dst, t.Name()+"-"+role+"-"+filepath.Base(p)), b, 0o644)
+				// A subtest's name has slashes.
+				name := strings.ReplaceAll(t.Name(), "/", "-") + "-" + role + "-" + filepath.Base(p)
+				_ = os.WriteFile(filepath.Join(dst, name), b, 0o644)
 			}
 		}
 	}

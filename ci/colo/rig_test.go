@@ -2,8 +2,10 @@ package colo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -40,11 +42,19 @@ type rig struct {
 	conn     net.Conn            // the client's echo connection, opened while simplex
 }
 
+// rigOptions vary a rig's guest and protection.
+type rigOptions struct {
+	// Work boots the guest with lsguest.work=1: it keeps its CPU busy
+	// hashing and prints WORK lines (the benchmark's CPU throughput).
+	Work bool
+	// CheckpointDelay is the pair's Spec.CheckpointDelay; default 1 s.
+	CheckpointDelay time.Duration
+}
+
 // newRig boots the guest simplex on node A, waits for its network and ten
 // records, and opens the echo connection, which must echo while no
-// secondary exists.
-func newRig(t *testing.T, ctx context.Context) *rig {
-	gate(t)
+// secondary exists. The caller has gated the test (gate).
+func newRig(t *testing.T, ctx context.Context, o rigOptions) *rig {
 	root, err := qemuroot.Ensure(ctx, qemuroot.DefaultCacheDir(), t.Logf)
 	if err != nil {
 		missing(t, "QEMU 11.1 (internal/qemuroot): %v", err)
@@ -67,6 +77,12 @@ func newRig(t *testing.T, ctx context.Context) *rig {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	r := &rig{t: t, ctx: ctx, ns: ns, root: root, newCmd: inNetns(ns, root.Command), start: map[*ft.Process]int{}}
+	work := ""
+	if o.Work {
+		// Not last: the guest looks for " lsguest.work=1 " in
+		// /proc/cmdline, which ends in a newline.
+		work = " lsguest.work=1"
+	}
 	r.spec = ft.Spec{
 		Name:      "lockstep-colo-test",
 		VCPUs:     1,
@@ -74,7 +90,7 @@ func newRig(t *testing.T, ctx context.Context) *rig {
 		Accel:     "tcg",
 		Kernel:    files.Kernel,
 		Initrd:    files.Initrd,
-		Append:    files.Cmdline + " lsguest.ip=" + guestIP,
+		Append:    files.Cmdline + work + " lsguest.ip=" + guestIP,
 		MAC:       guestMAC,
 		Primary: ft.Side{
 			Disk:    filepath.Join(dir, "a.raw"),
@@ -90,7 +106,7 @@ func newRig(t *testing.T, ctx context.Context) *rig {
 		},
 		// Both nodes' replication addresses are on the namespace's loopback.
 		Link:            ft.Link{PrimaryHost: "127.0.0.1", SecondaryHost: "127.0.0.2"},
-		CheckpointDelay: time.Second,
+		CheckpointDelay: cmp.Or(o.CheckpointDelay, time.Second),
 	}
 	// Node A's disk is empty; node B's holds stale data where the guest's
 	// record ring lives, which Protect's disk copy must replace.
@@ -220,30 +236,10 @@ func (r *rig) protect() {
 	if before == nil || before.Short() != r.boot.Short() {
 		r.fail("the primary's console before Protect: boot %v, want %s", before, r.boot.Short())
 	}
-	var rtts []time.Duration
-	var echoErr error
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			t0 := time.Now()
-			if echoErr = roundTrip(r.conn, fmt.Appendf(nil, "during Protect %d\n", i), time.Now().Add(60*time.Second)); echoErr != nil {
-				return
-			}
-			rtts = append(rtts, time.Since(t0))
-		}
-	}()
+	echo := startPinger(r.conn, 200*time.Millisecond, "during Protect")
 	begin := time.Now()
 	err := r.pair.Protect(r.ctx, r.pri.QMP(), secQMP)
-	close(stop)
-	wg.Wait()
+	echoErr := echo.stop()
 	if err != nil {
 		r.fail("Protect: %v", err)
 	}
@@ -257,10 +253,9 @@ func (r *rig) protect() {
 	if echoErr != nil {
 		r.fail("the echo connection during Protect: %v", echoErr)
 	}
-	if len(rtts) > 0 {
-		slices.Sort(rtts)
+	if rtts := sorted(echo.rtts); len(rtts) > 0 {
 		t.Logf("ECHO during Protect: %d round trips, median %v, max %v", len(rtts),
-			rtts[len(rtts)/2].Round(time.Millisecond), rtts[len(rtts)-1].Round(time.Millisecond))
+			quantile(rtts, 0.5).Round(time.Millisecond), rtts[len(rtts)-1].Round(time.Millisecond))
 	}
 	if s := r.pair.State(); s.Mode != ft.Protected {
 		r.fail("after Protect: %v", s)
@@ -330,6 +325,98 @@ func (r *rig) echoes(when string, n int) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	r.t.Logf("echo %s: %d round trips, max %v", when, n, longest.Round(time.Millisecond))
+}
+
+// pinger runs one echo round trip on a connection every interval (the
+// next one at once when a round trip took longer), until stop or its
+// first error, and notes when each was answered.
+type pinger struct {
+	stopc chan struct{}
+	done  chan struct{}
+
+	mu       sync.Mutex
+	answered []time.Time     // when each round trip was answered
+	rtts     []time.Duration // how long each took
+	err      error
+}
+
+// startPinger starts round trips of "<label> <n>" lines on conn, which
+// nothing else may use until stop.
+func startPinger(conn net.Conn, interval time.Duration, label string) *pinger {
+	p := &pinger{stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-p.stopc:
+				return
+			case <-tick.C:
+			}
+			t0 := time.Now()
+			err := roundTrip(conn, fmt.Appendf(nil, "%s %d\n", label, i), t0.Add(60*time.Second))
+			now := time.Now()
+			p.mu.Lock()
+			if err != nil {
+				p.err = err
+			} else {
+				p.answered = append(p.answered, now)
+				p.rtts = append(p.rtts, now.Sub(t0))
+			}
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// answers is how many round trips were answered so far.
+func (p *pinger) answers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.answered)
+}
+
+// stop ends the round trips, after the one in flight, and returns the
+// error that ended them early, if one did. The records are the caller's
+// from then on.
+func (p *pinger) stop() error {
+	close(p.stopc)
+	<-p.done
+	return p.err
+}
+
+// gapAround is the client's outage around t: from the last answer before
+// t to the first one after it (ok false: no answer on one side).
+func (p *pinger) gapAround(t time.Time) (gap time.Duration, before, after time.Time, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(p.answered, t, time.Time.Compare)
+	if i == 0 || i == len(p.answered) {
+		return 0, time.Time{}, time.Time{}, false
+	}
+	before, after = p.answered[i-1], p.answered[i]
+	return after.Sub(before), before, after, true
+}
+
+// sorted is a sorted copy of ds.
+func sorted(ds []time.Duration) []time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s
+}
+
+// quantile is the q-quantile of sorted durations by the nearest rank (0
+// for none): q 0.5 the median, 0.99 the p99.
+func quantile(s []time.Duration, q float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
 }
 
 // soak runs the protected pair for soakTime with the echo connection in
