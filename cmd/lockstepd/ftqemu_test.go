@@ -94,7 +94,7 @@ func TestQEMUSpec(t *testing.T) {
 		{pa, "children.0.driver=raw,children.0.size=10737422336,children.0.file.filename=/dev/storage0/lsv3"},
 		{pa, "-accel kvm"},
 		{pa, "file=/var/lib/lockstep/vcd/d.iso"},
-		{sa, "node-name=parent0,driver=raw,size=10737422336,file.driver=file,file.filename=/dev/storage0/lsv3"},
+		{sa, "node-name=parent0,driver=raw,size=10737422336,file.driver=host_device,file.filename=/dev/storage0/lsv3"},
 		{sa, "socket,id=qmp-tcp,host=169.254.100.2,port=20019,server=on,wait=off"},
 		{sa, "socket,id=red0,host=169.254.100.1,port=20015,"},
 	} {
