@@ -13,7 +13,7 @@
 #      5 s (the primary's STOP/RESUME events);
 #   3. the guest's CPU throughput under FT against the same guest
 #      unprotected (the peer of the ratio).
-# Needs root (network namespaces, taps); about 10 minutes on two cores.
+# Needs root (network namespaces, taps); about 7 minutes on two cores.
 # The output goes to out/bench-ft.log as well, the QEMU and console logs to
 # out/bench-ft-logs/.
 set -euo pipefail
@@ -21,5 +21,8 @@ cd "$(dirname "$0")/../.."
 export PATH=/usr/local/go/bin:$PATH
 mkdir -p out
 export LOCKSTEP_COLO_BENCH=1
-export LOCKSTEP_TEST_LOGS=${LOCKSTEP_TEST_LOGS:-$PWD/out/bench-ft-logs}
+if [ -z "${LOCKSTEP_TEST_LOGS:-}" ]; then
+  export LOCKSTEP_TEST_LOGS=$PWD/out/bench-ft-logs
+  rm -rf "$LOCKSTEP_TEST_LOGS" # this run's only
+fi
 ${GO:-go} test -timeout 60m -count=1 -run '^TestCOLOBench$' -v ./ci/colo/ 2>&1 | tee out/bench-ft.log

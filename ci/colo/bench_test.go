@@ -56,7 +56,7 @@ var benchDelays = []time.Duration{time.Second, 5 * time.Second}
 // replaced by another, and the table says so.
 func TestCOLOBench(t *testing.T) {
 	if os.Getenv("LOCKSTEP_COLO_BENCH") != "1" {
-		t.Skip("set LOCKSTEP_COLO_BENCH=1 (as root) to run the FT benchmark (ci/bench/ft.sh, about 10 min)")
+		t.Skip("set LOCKSTEP_COLO_BENCH=1 (as root) to run the FT benchmark (ci/bench/ft.sh, about 7 min)")
 	}
 	requirements(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
