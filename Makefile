@@ -35,10 +35,10 @@ test: iso
 	LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_COLO_TESTS=1 \
 	  $(GO) test -timeout 30m -count=1 -run '^TestCOLO' -v ./ci/colo/
 	@# The two-node lab's fault tests, alone: its heartbeats must not compete
-	@# with the boot tests' VMs for the two CPUs. Each test has a lab of its
-	@# own: the HA and system faults, then an FT VM's node loss.
+	@# with the boot tests' VMs for the two CPUs. (TestLabFT, an FT VM's node
+	@# loss in a lab of its own, is not in this list yet: see its comment.)
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_LAB_TESTS=1 \
-	  $(GO) test -timeout 75m -count=1 -run '^(TestLabUpFaultsDown|TestLabFT)$$' -v ./ci/lab/
+	  $(GO) test -timeout 40m -count=1 -run '^TestLabUpFaultsDown$$' -v ./ci/lab/
 
 bench: bench-iso bench-install bench-failover bench-ha bench-ft
 

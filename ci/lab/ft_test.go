@@ -26,6 +26,11 @@ const (
 // test's stay apart): protected with its active side on node0, it must
 // survive node0's power cut with no reboot and no connection lost, be
 // protected again when node0 returns, and keep every acknowledged write.
+//
+// Not in `make test` yet: its first clean-checkout run passed every step up
+// to the restart, whose new boot printed no LAST (a late stop of the old
+// pair's secondary killed the new pair's); run it with
+// LOCKSTEP_LAB_TESTS=1 go test -run '^TestLabFT$' -v ./ci/lab/.
 func TestLabFT(t *testing.T) {
 	if os.Getenv("LOCKSTEP_LAB_TESTS") != "1" {
 		t.Skip("LOCKSTEP_LAB_TESTS is not 1 (the lab installs two nodes under TCG: about 10 minutes)")
