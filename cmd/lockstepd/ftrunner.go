@@ -66,6 +66,12 @@ type ftEntry struct {
 	final       bool
 	secondaryOn string // the node with the secondary while protecting
 	note        string // why it is not protected, from the runner's side
+
+	// done runs the entry's cleanup once, whoever gets there first (the
+	// exit watcher, Destroy, Migrate): a later call waits for it. A stop
+	// of the peer's secondary must never come after a new start of the VM
+	// has asked for a new one.
+	done sync.Once
 }
 
 type ftSecondaryEntry struct {
@@ -181,11 +187,6 @@ func (r *ftRunner) run(name string, a ftActive, claim bool) {
 		<-a.Exited()
 		cancel()
 		<-e.loopDone
-		r.mu.Lock()
-		if r.active[name] == e {
-			delete(r.active, name)
-		}
-		r.mu.Unlock()
 		if err := a.ExitErr(); err != nil {
 			r.logf("vms: %s: its QEMU here exited: %v", name, err)
 		} else {
@@ -194,9 +195,7 @@ func (r *ftRunner) run(name string, a ftActive, claim bool) {
 			e.final = true
 			e.mu.Unlock()
 		}
-		if e.isFinal() {
-			r.stopPeerSecondary(name)
-		}
+		r.finish(name, e, true)
 	}()
 }
 
@@ -234,15 +233,24 @@ func (r *ftRunner) Destroy(ctx context.Context, name string) error {
 		return fmt.Errorf("vm %s: QEMU did not exit: %w", name, ctx.Err())
 	}
 	<-e.loopDone
-	r.mu.Lock()
-	if r.active[name] == e {
-		delete(r.active, name)
-	}
-	r.mu.Unlock()
-	if e.isFinal() {
-		r.stopPeerSecondary(name)
-	}
+	r.finish(name, e, true)
 	return nil
+}
+
+// finish forgets e as name's active side and, if the VM was stopped for
+// good and stopSecondary, stops the peer's secondary; only its first call
+// does anything, and it returns only once that is done.
+func (r *ftRunner) finish(name string, e *ftEntry, stopSecondary bool) {
+	e.done.Do(func() {
+		r.mu.Lock()
+		if r.active[name] == e {
+			delete(r.active, name)
+		}
+		r.mu.Unlock()
+		if stopSecondary && e.isFinal() {
+			r.stopPeerSecondary(name)
+		}
+	})
 }
 
 // Migrate moves name to the peer by a controlled failover: the pair must
@@ -268,11 +276,8 @@ func (r *ftRunner) Migrate(ctx context.Context, name string) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("vm %s: QEMU did not exit: %w", name, ctx.Err())
 	}
-	r.mu.Lock()
-	if r.active[name] == e {
-		delete(r.active, name)
-	}
-	r.mu.Unlock()
+	// Handed over, not stopped: the secondary must stay.
+	r.finish(name, e, false)
 	if err := r.peer.TakeOver(ctx, name); err != nil {
 		return fmt.Errorf("vm %s: its active side here is stopped, but its secondary on %s did not take over: %w; start the VM again",
 			name, r.peerName, err)
