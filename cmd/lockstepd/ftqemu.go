@@ -114,7 +114,7 @@ func (e *qemuEngine) spec(vm ftVM, primary bool) (ft.Spec, error) {
 		// long: every checkpoint then carries more memory and pauses
 		// the guest longer, and the secondary's disk layers grow.
 		CheckpointDelay: ftCheckpointDelay,
-		Primary:  side, Secondary: side,
+		Primary:         side, Secondary: side,
 		Link: ft.Link{PrimaryHost: pri.String(), SecondaryHost: sec.String(),
 			MirrorPort: p.Mirror, ComparePort: p.Compare, MigrationPort: p.Migration, NBDPort: p.NBD},
 	}
