@@ -39,33 +39,9 @@ import (
 // With LOCKSTEP_TEST_LOGS set, the nodes' console and QEMU logs are copied
 // there before the lab is removed.
 func TestLabUpFaultsDown(t *testing.T) {
-	if os.Getenv("LOCKSTEP_LAB_TESTS") != "1" {
-		t.Skip("LOCKSTEP_LAB_TESTS is not 1 (the lab installs two nodes under TCG: about 10 minutes)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, taps)")
-	}
 	t0 := time.Now()
-	logf := func(format string, args ...any) {
-		t.Logf("[%6s] "+format, append([]any{time.Since(t0).Round(time.Second)}, args...)...)
-	}
-	// A namespace and state directory of its own: a lab someone has up
-	// on this machine is left alone.
-	l, err := New(Config{RepoRoot: repoRoot, ISO: os.Getenv("LOCKSTEP_ISO"), Logf: logf,
-		Namespace: Namespace + "-t", StateDir: filepath.Join(t.TempDir(), "lab")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, logf := newTestLab(t, "-t", "lab-")
 	cfg := l.Config()
-	if NamespaceExists(cfg.Namespace) || exists(cfg.StateDir) {
-		t.Fatalf("a lab is up already (namespace %s or %s): `go run ./cmd/lockstep-lab down` first", cfg.Namespace, cfg.StateDir)
-	}
-	t.Cleanup(func() {
-		saveLogs(t, cfg.StateDir, "lab-")
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("down (cleanup): %v", err)
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
 

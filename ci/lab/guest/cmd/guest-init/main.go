@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,7 @@ func main() {
 		go network(con, cfg)
 	}
 	go tick(con, short)
-	if strings.Contains(" "+string(cmdline)+" ", " lsguest.work=1 ") {
+	if slices.Contains(strings.Fields(string(cmdline)), "lsguest.work=1") {
 		go work(con, short)
 	}
 	writer(con, id, short)
