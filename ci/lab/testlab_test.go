@@ -24,6 +24,7 @@ func newTestLab(t *testing.T, suffix, logPrefix string) (*Lab, func(format strin
 	}
 	t0 := time.Now()
 	logf := func(format string, args ...any) {
+		t.Helper() // the line that logs, not this one
 		t.Logf("[%6s] "+format, append([]any{time.Since(t0).Round(time.Second)}, args...)...)
 	}
 	l, err := New(Config{RepoRoot: repoRoot, ISO: os.Getenv("LOCKSTEP_ISO"), Logf: logf,

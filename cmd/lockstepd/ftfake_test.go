@@ -92,8 +92,9 @@ func (p *fakeProc) ConsoleLog() string { return "/work/" + p.what + "/console.lo
 // fakeActive is an active side; its protection is driven by the test.
 type fakeActive struct {
 	*fakeProc
-	name       string
-	protectErr error
+	name        string
+	protectErr  error
+	continueErr error // ContinueAlone's answer: a QEMU that is dying
 
 	mu    sync.Mutex
 	state ftState
@@ -122,6 +123,9 @@ func (a *fakeActive) loseSecondary() {
 
 func (a *fakeActive) ContinueAlone(context.Context) error {
 	a.log.add("continue-alone %s", a.name)
+	if a.continueErr != nil {
+		return a.continueErr
+	}
 	a.mu.Lock()
 	a.state = ftState{Mode: ftSimplex, Reason: "secondary lost: the primary runs the VM alone"}
 	a.mu.Unlock()
@@ -259,6 +263,11 @@ func newFTHarness(t *testing.T, self int) *ftHarness {
 		define:  func(r *ha.Record) (ftVM, error) { return ftVM{Name: r.Spec.Name}, nil },
 		claim:   func(name string) { l.add("claim %s", name) },
 		console: func(name, log string) { l.add("console %s %s", name, log) },
+		// The VM service's move, reduced to its step on this node.
+		crashed: func(name string) error {
+			l.add("move %s", name)
+			return h.r.Migrate(context.Background(), name)
+		},
 		logf:    func(string, ...any) {}, // goroutines log after the test ends
 		Backoff: 20 * time.Millisecond, Poll: time.Millisecond, OrphanGrace: 30 * time.Millisecond})
 	t.Cleanup(func() {

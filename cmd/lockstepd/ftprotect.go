@@ -55,6 +55,7 @@ func (r *ftRunner) protectLoop(ctx context.Context, name string, e *ftEntry) {
 			continue
 		}
 		e.set(r.peerName, "")
+		e.setProtected(true)
 		r.logf("vms: %s is protected: its secondary runs on %s", name, r.peerName)
 		why := r.waitLost(ctx, e, lost)
 		if why == "" {
@@ -63,11 +64,20 @@ func (r *ftRunner) protectLoop(ctx context.Context, name string, e *ftEntry) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		err = e.a.ContinueAlone(fctx)
 		cancel()
+		// A crashed QEMU also breaks COLO, and may be seen as a lost
+		// secondary first: its failover cannot succeed. The pair then
+		// counts as protected still, so the secondary takes over (run's
+		// exit watcher).
+		wait := time.Duration(0)
+		if err != nil {
+			wait = 2 * time.Second
+		}
 		select {
 		case <-e.a.Exited():
 			return // the guest went down meanwhile: nothing to continue
-		default:
+		case <-time.After(wait):
 		}
+		e.setProtected(false)
 		if err != nil {
 			r.logf("vms: %s: %s, and the failover to this side failed: %v", name, why, err)
 		} else {

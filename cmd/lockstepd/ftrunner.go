@@ -43,6 +43,10 @@ type ftConfig struct {
 	claim func(name string)
 	// console shows QEMU's console log at the VM's console path here.
 	console func(name, log string)
+	// crashed moves name to the peer after its active QEMU here exited by
+	// itself while the pair was protected (the VM service's move, which
+	// ends in Migrate): the secondary holds the guest's last checkpoint.
+	crashed func(name string) error
 	logf    func(string, ...any)
 
 	// Backoff is the pause before protecting again after a failure or a
@@ -66,6 +70,10 @@ type ftEntry struct {
 	final       bool
 	secondaryOn string // the node with the secondary while protecting
 	note        string // why it is not protected, from the runner's side
+	// protected: the pair was in COLO when last seen, so the peer's
+	// secondary holds a checkpoint of this run; killed: Destroy or
+	// Migrate killed QEMU, so an exit is no crash.
+	protected, killed bool
 
 	// done runs the entry's cleanup once, whoever gets there first (the
 	// exit watcher, Destroy, Migrate): a later call waits for it. A stop
@@ -101,6 +109,26 @@ func (e *ftEntry) isFinal() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.final
+}
+
+func (e *ftEntry) setProtected(on bool) {
+	e.mu.Lock()
+	e.protected = on
+	e.mu.Unlock()
+}
+
+func (e *ftEntry) setKilled() {
+	e.mu.Lock()
+	e.killed = true
+	e.mu.Unlock()
+}
+
+// crashedProtected: QEMU exited by itself (no kill of ours, no power-off)
+// while the pair was protected.
+func (e *ftEntry) crashedProtected() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.protected && !e.killed && !e.final
 }
 
 func (r *ftRunner) entry(name string) *ftEntry {
@@ -189,6 +217,15 @@ func (r *ftRunner) run(name string, a ftActive, claim bool) {
 		<-e.loopDone
 		if err := a.ExitErr(); err != nil {
 			r.logf("vms: %s: its QEMU here exited: %v", name, err)
+			// A crash of the active side is a failover like a loss of
+			// its node: the secondary resumes the guest from the last
+			// checkpoint, with no reboot.
+			if e.crashedProtected() && r.crashed != nil && r.status().Connected {
+				r.logf("vms: %s: its secondary on %s takes over", name, r.peerName)
+				if err := r.crashed(name); err != nil {
+					r.logf("vms: %s: the take-over by its secondary on %s failed: %v", name, r.peerName, err)
+				}
+			}
 		} else {
 			// The guest powered off: that is for good, whoever asked.
 			e.mu.Lock()
@@ -227,6 +264,7 @@ func (r *ftRunner) Destroy(ctx context.Context, name string) error {
 	if e == nil {
 		return nil
 	}
+	e.setKilled()
 	e.cancel()
 	killWait(ctx, e.a)
 	if ctx.Err() != nil {
@@ -254,8 +292,9 @@ func (r *ftRunner) finish(name string, e *ftEntry, stopSecondary bool) {
 }
 
 // Migrate moves name to the peer by a controlled failover: the pair must
-// be protected; the active side here is killed and the peer's secondary
-// takes over from the last checkpoint, as after a loss of this node.
+// be protected (or was, when the active QEMU here crashed); the active side
+// here is killed and the peer's secondary takes over from the last
+// checkpoint, as after a loss of this node.
 // Killing first means that the two sides never run at once; colo-compare
 // has released no output the secondary did not produce as well, so the
 // guest's clients see a pause.
@@ -264,12 +303,13 @@ func (r *ftRunner) Migrate(ctx context.Context, name string) error {
 	if e == nil {
 		return fmt.Errorf("vm %s: its FT active side does not run here", name)
 	}
-	if st := e.a.State(); st.Mode != ftProtected {
+	if st := e.a.State(); st.Mode != ftProtected && !e.crashedProtected() {
 		return fmt.Errorf("vm %s is %s (%s): moving an FT VM is a failover to its secondary on %s, which needs a protected pair; "+
 			"wait until 'vm info' shows it protected", name, st.Mode, st.Reason, r.peerName)
 	}
 	// The protect loop must not take the broken pair for a lost
 	// secondary and fail over here.
+	e.setKilled()
 	e.cancel()
 	<-e.loopDone
 	killWait(ctx, e.a)

@@ -245,6 +245,81 @@ func TestFTMigrateIsAControlledFailover(t *testing.T) {
 	}
 }
 
+func TestFTCrashOfTheProtectedActiveSideFailsOverToTheSecondary(t *testing.T) {
+	h := newFTHarness(t, 0)
+	a := h.protected(t)
+	a.exit(errors.New("signal: segmentation fault"))
+	eventually(t, "the secondary's take-over", func() bool { return h.log.has("peer take-over web") })
+	lines := h.log.all()
+	if m := slices.Index(lines, "move web"); m < 0 || m > slices.Index(lines, "peer take-over web") {
+		t.Errorf("calls %q: want the move (which announces the VM on the peer) to drive the take-over", lines)
+	}
+	eventually(t, "the crashed side forgotten", func() bool { return len(h.r.Running()) == 0 })
+	if h.log.has("peer stop-secondary web") {
+		t.Errorf("calls %q: the secondary that took over was stopped", h.log.all())
+	}
+}
+
+func TestFTCrashSeenFirstAsALostSecondaryStillFailsOver(t *testing.T) {
+	h := newFTHarness(t, 0)
+	a := h.protected(t)
+	// COLO breaks before QEMU's exit is seen: the failover on this side
+	// fails, since its QEMU is dying.
+	a.continueErr = errors.New("qmp: connection reset")
+	a.loseSecondary()
+	eventually(t, "continue-alone tried", func() bool { return h.log.has("continue-alone web") })
+	a.exit(errors.New("signal: aborted"))
+	eventually(t, "the secondary's take-over", func() bool { return h.log.has("peer take-over web") })
+}
+
+func TestFTNoFailoverWhenNotACrashOfAProtectedPair(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		do   func(t *testing.T, h *ftHarness)
+	}{
+		{"crash before protection", func(t *testing.T, h *ftHarness) {
+			h.peer.startErr = errors.New("not yet")
+			if err := h.r.Start(context.Background(), h.recs["web"]); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "a protection attempt", func() bool { return h.log.has("peer start-secondary web") })
+			h.eng.active(0).exit(errors.New("signal: segmentation fault"))
+		}},
+		{"crash after the secondary was lost", func(t *testing.T, h *ftHarness) {
+			a := h.protected(t)
+			a.loseSecondary()
+			eventually(t, "alone", func() bool { return h.log.has("peer stop-secondary web") })
+			a.exit(errors.New("signal: segmentation fault"))
+		}},
+		{"release by the membership", func(t *testing.T, h *ftHarness) {
+			h.protected(t)
+			if err := h.r.Destroy(context.Background(), "web"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"guest powered off", func(t *testing.T, h *ftHarness) {
+			if err := h.protected(t).Powerdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"crash with the peer gone", func(t *testing.T, h *ftHarness) {
+			a := h.protected(t)
+			h.setStatus(func(s *membership.Status) { s.Connected = false })
+			a.exit(errors.New("signal: segmentation fault"))
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newFTHarness(t, 0)
+			c.do(t, h)
+			eventually(t, "the active side forgotten", func() bool { return len(h.r.Running()) == 0 })
+			time.Sleep(20 * time.Millisecond)
+			if h.log.has("move web") || h.log.has("peer take-over web") {
+				t.Errorf("calls %q: a take-over by the secondary", h.log.all())
+			}
+		})
+	}
+}
+
 func (h *ftHarness) Destroy(t *testing.T) {
 	for _, n := range h.r.Running() {
 		h.r.Destroy(context.Background(), n)

@@ -21,8 +21,21 @@ func (s *vmService) newFTRunnerFor(eng ftEngine) *ftRunner {
 		define:  s.ftVM,
 		claim:   s.claimCurrent,
 		console: s.linkConsole,
+		crashed: s.moveCrashedFT,
 		logf:    s.c.vmLogf,
 	})
+}
+
+// moveCrashedFT moves FT VM name, whose active QEMU here crashed while
+// protected, to the peer: the same steps as a move by the operator
+// (migrate), so that the VM is announced by one node at a time, and the
+// runner's Migrate has the secondary take over.
+func (s *vmService) moveCrashedFT(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s.edit.Lock()
+	defer s.edit.Unlock()
+	return s.migrate(ctx, name, nodeName(s.c.id.NodeID))
 }
 
 // linkConsole shows log, the console of the VM's QEMU here, at the path
