@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/api"
+	"github.com/lockstep-ft/lockstep/agent/ha"
 	"github.com/lockstep-ft/lockstep/cluster/membership"
 )
 
@@ -380,5 +383,46 @@ func TestFTSecondaryRefusedWhereTheVMIsActive(t *testing.T) {
 	}
 	if _, err := h.r.StartSecondary(context.Background(), "nope"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("err %v", err)
+	}
+}
+
+// The work directories of deleted FT VMs (and of VMs that are HA now) go,
+// once nothing of theirs runs here; those of FT VMs, and of a secondary
+// still running for a VM this node no longer knows, stay.
+func TestFTWorkDirsOfDeletedVMsAreSwept(t *testing.T) {
+	s := testVMService(t, node1Links())
+	h := newFTHarness(t, 1)
+	s.ft = h.r
+	ha1 := ftRecord("was-ft", "")
+	ha1.Spec.Mode = api.ModeHA
+	tab := &ha.Table{Generation: 3, VMs: map[string]*ha.Record{"web": ftRecord("web", ""), "was-ft": ha1}}
+	if _, err := s.mgr.SetTable(context.Background(), tab, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.r.StartSecondary(context.Background(), "web"); err != nil { // h's own table has web
+		t.Fatal(err)
+	}
+	delete(tab.VMs, "web") // deleted on the primary while its secondary here still runs
+	tab.Generation++
+	if _, err := s.mgr.SetTable(context.Background(), tab, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"web", "was-ft", "gone"} {
+		if err := os.MkdirAll(filepath.Join(s.ftWorkDir(n), "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.sweepFTDirs()
+	for n, want := range map[string]bool{"web": true, "was-ft": false, "gone": false} {
+		if _, err := os.Stat(s.ftWorkDir(n)); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v", n, err == nil, want)
+		}
+	}
+	if err := h.r.StopSecondary(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	s.sweepFTDirs()
+	if _, err := os.Stat(s.ftWorkDir("web")); err == nil {
+		t.Errorf("web's directory kept after its secondary stopped")
 	}
 }

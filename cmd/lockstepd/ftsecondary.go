@@ -76,6 +76,13 @@ func (r *ftRunner) TakeOverHere(ctx context.Context, name string) error {
 	return nil
 }
 
+// HasSecondary reports whether a secondary of name runs here.
+func (r *ftRunner) HasSecondary(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.secondaries[name] != nil
+}
+
 // takeSecondary removes name's secondary from the runner and returns it.
 func (r *ftRunner) takeSecondary(name string) *ftSecondaryEntry {
 	r.mu.Lock()

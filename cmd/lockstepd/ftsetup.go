@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/lockstep-ft/lockstep/agent/api"
 	"github.com/lockstep-ft/lockstep/agent/ha"
 	"github.com/lockstep-ft/lockstep/cluster/membership"
 )
@@ -78,4 +80,32 @@ func (s *vmService) claimCurrent(name string) {
 			time.Sleep(5 * time.Second)
 		}
 	}()
+}
+
+// sweepFTDirs removes the work directories of FT VMs that are gone from
+// the table or are HA now, once no QEMU of theirs runs here: they hold the
+// logs and the secondary's replication images, which can grow as large as
+// the guest's writes between checkpoints. A table never stored (generation
+// 0) says nothing of what was deleted.
+func (s *vmService) sweepFTDirs() {
+	t := s.mgr.Table()
+	if t.Generation == 0 {
+		return
+	}
+	root := filepath.Join(s.c.stateDir, "ft")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if r, ok := t.VMs[name]; (ok && r.Spec.Mode == api.ModeFT) || s.ft.Has(name) || s.ft.HasSecondary(name) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(root, name)); err != nil {
+			s.c.vmLogf("vms: %v", err)
+			continue
+		}
+		s.c.vmLogf("vms: removed %s's FT work directory (no FT VM of that name now)", name)
+	}
 }

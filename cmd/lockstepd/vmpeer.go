@@ -137,7 +137,8 @@ func (s *vmService) syncTable(ctx context.Context) {
 }
 
 // reconcileLoop notices VMs that stopped by themselves (and adopts VMs
-// that kept running across an agent restart).
+// that kept running across an agent restart), and sweeps the work
+// directories of deleted FT VMs.
 func (s *vmService) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
@@ -145,6 +146,7 @@ func (s *vmService) reconcileLoop(ctx context.Context) {
 		if err := s.mgr.Reconcile(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.c.vmLogf("vms: %v", err)
 		}
+		s.sweepFTDirs()
 		select {
 		case <-ctx.Done():
 			return
