@@ -23,7 +23,8 @@ const (
 // TestLabFT: an FT VM in a lab of its own (so that its verdict and the HA
 // test's stay apart): protected with its active side on node0, it must
 // survive node0's power cut with no reboot and no connection lost, be
-// protected again when node0 returns, and keep every acknowledged write.
+// protected again when node0 returns, move back to node0 on `node workon
+// node1` the same way, and keep every acknowledged write.
 func TestLabFT(t *testing.T) {
 	t0 := time.Now()
 	l, logf := newTestLab(t, "-f", "labft-")
@@ -38,6 +39,7 @@ func TestLabFT(t *testing.T) {
 	e := startFTVM(t, l, logf)
 	defer e.Close()
 	ftFailover(t, l, e, logf)
+	ftWorkon(t, l, e, logf)
 	ftRestartKeepsWrites(t, l, logf)
 	logf("total %v", time.Since(t0).Round(time.Second))
 }
@@ -242,6 +244,52 @@ func ftFailover(t *testing.T, l *Lab, e *Echo, logf func(string, ...any)) {
 	if _, err := e.Check(30 * time.Second); err != nil {
 		t.Errorf("the FT VM's echo connection after re-protection: %v", err)
 	}
+}
+
+// ftWorkon puts node1, which runs the protected FT VM, into maintenance:
+// the VM moves to node0 by a controlled failover to its secondary there,
+// the same boot going on and the connection still answering; after
+// workoff the VM is protected again, its secondary now on node1.
+func ftWorkon(t *testing.T, l *Lab, e *Echo, logf func(string, ...any)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	before := ftConsole(t, l, "FT VM before workon node1", time.Minute, func(*seqlog.Boot) string { return "" })
+	start := time.Now()
+	if out, err := l.CLI(ctx, "", "node", "workon", "node1"); err != nil {
+		t.Fatalf("node workon node1: %v\n%s", err, out)
+	}
+	moved := time.Since(start)
+	if rtt, err := e.Check(time.Minute); err != nil {
+		t.Errorf("the FT VM's echo connection after workon node1: %v", err)
+	} else {
+		logf("workon node1: FT VM handed over in %v; the echo connection answers (%v)", moved.Round(100*time.Millisecond), rtt.Round(time.Millisecond))
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
+		v, err := getFTVM(t, l)
+		if err == nil && v.State == "running" && v.RunningOn == "node0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the FT VM does not run on node0 2 minutes after workon node1: %+v %v", v, err)
+		}
+	}
+	after := ftConsole(t, l, "FT VM on node0 after workon", 2*time.Minute, func(b *seqlog.Boot) string {
+		if b.Seq < before.Seq+10 {
+			return fmt.Sprintf("guest %s at SEQ %d (SEQ %d before workon)", b.Short(), b.Seq, before.Seq)
+		}
+		return ""
+	})
+	logf("workon node1: FT VM on node0, guest %s SEQ %d (before: guest %s SEQ %d)", after.Short(), after.Seq, before.Short(), before.Seq)
+	if after.Short() != before.Short() || after.HasLast {
+		t.Errorf("the FT VM's guest rebooted in the hand-over: guest %s (LAST printed: %v), was %s", after.Short(), after.HasLast, before.Short())
+	}
+	if out, err := l.CLI(ctx, "", "node", "workoff", "node1"); err != nil {
+		t.Errorf("node workoff node1: %v\n%s", err, out)
+	}
+	waitNodes(t, l, "", "workoff node1 (FT)", func(ns []apiNode) string { return allHealthy(ns) })
+	start = time.Now()
+	waitFT(t, l, "FT VM after workoff node1", "node0", 10*time.Minute)
+	logf("FT VM protected again (secondary on node1) %v after workoff node1", time.Since(start).Round(time.Second))
 }
 
 // ftRestartKeepsWrites powers the FT VM off and starts it again: the new
