@@ -193,36 +193,9 @@ func ftFailover(t *testing.T, l *Lab, e *Echo, logf func(string, ...any)) {
 		}
 	}
 	logf("FT VM: the echo connection opened before node0's power cut answered again %v after it", gap.Round(10*time.Millisecond))
-	waitVMOn := func(v ftView) string {
-		if v.State != "running" || v.RunningOn != "node1" {
-			return fmt.Sprintf("%s on %q", v.State, v.RunningOn)
-		}
-		return ""
-	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
-		v, err := getFTVM(t, l)
-		if err == nil && waitVMOn(v) == "" {
-			logf("FT VM runs on node1 (FT %+v)", v.FT)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the FT VM does not run on node1 2 minutes after node0's loss: %+v %v", v, err)
-		}
-	}
-	after := ftConsole(t, l, "FT VM on node1", 2*time.Minute, func(b *seqlog.Boot) string {
-		if b.Seq < before.Seq+10 {
-			return fmt.Sprintf("guest %s at SEQ %d (SEQ %d before the loss)", b.Short(), b.Seq, before.Seq)
-		}
-		return ""
-	})
+	after := ftMovedTo(t, l, "node1", "node0's loss", before)
 	logf("FT VM on node1: guest %s SEQ %d, TICK %d (before node0's loss: guest %s SEQ %d, TICK %d)",
 		after.Short(), after.Seq, after.Tick, before.Short(), before.Seq, before.Tick)
-	if after.Short() != before.Short() || after.HasLast {
-		t.Errorf("the FT VM's guest rebooted in the failover: guest %s (LAST printed: %v), was %s", after.Short(), after.HasLast, before.Short())
-	}
-	if len(after.Errors) > 0 {
-		t.Errorf("FT VM guest errors after the failover: %q", after.Errors)
-	}
 	if _, err := e.Check(10 * time.Second); err != nil {
 		t.Errorf("the FT VM's echo connection after the failover: %v", err)
 	}
@@ -246,6 +219,35 @@ func ftFailover(t *testing.T, l *Lab, e *Echo, logf func(string, ...any)) {
 	}
 }
 
+// ftMovedTo waits until the FT VM runs on node after what (a loss, a
+// move), and checks that its guest went on: the boot before it, no reboot,
+// no error, SEQ 10 beyond before's.
+func ftMovedTo(t *testing.T, l *Lab, node, what string, before *seqlog.Boot) *seqlog.Boot {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
+		v, err := getFTVM(t, l)
+		if err == nil && v.State == "running" && v.RunningOn == node {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the FT VM does not run on %s 2 minutes after %s: %+v %v", node, what, v, err)
+		}
+	}
+	after := ftConsole(t, l, "FT VM on "+node+" after "+what, 2*time.Minute, func(b *seqlog.Boot) string {
+		if b.Seq < before.Seq+10 {
+			return fmt.Sprintf("guest %s at SEQ %d (SEQ %d before %s)", b.Short(), b.Seq, before.Seq, what)
+		}
+		return ""
+	})
+	if after.Short() != before.Short() || after.HasLast {
+		t.Errorf("the FT VM's guest rebooted at %s: guest %s (LAST printed: %v), was %s", what, after.Short(), after.HasLast, before.Short())
+	}
+	if len(after.Errors) > 0 {
+		t.Errorf("FT VM guest errors after %s: %q", what, after.Errors)
+	}
+	return after
+}
+
 // ftWorkon puts node1, which runs the protected FT VM, into maintenance:
 // the VM moves to node0 by a controlled failover to its secondary there,
 // the same boot going on and the connection still answering; after
@@ -264,25 +266,8 @@ func ftWorkon(t *testing.T, l *Lab, e *Echo, logf func(string, ...any)) {
 	} else {
 		logf("workon node1: FT VM handed over in %v; the echo connection answers (%v)", moved.Round(100*time.Millisecond), rtt.Round(time.Millisecond))
 	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
-		v, err := getFTVM(t, l)
-		if err == nil && v.State == "running" && v.RunningOn == "node0" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the FT VM does not run on node0 2 minutes after workon node1: %+v %v", v, err)
-		}
-	}
-	after := ftConsole(t, l, "FT VM on node0 after workon", 2*time.Minute, func(b *seqlog.Boot) string {
-		if b.Seq < before.Seq+10 {
-			return fmt.Sprintf("guest %s at SEQ %d (SEQ %d before workon)", b.Short(), b.Seq, before.Seq)
-		}
-		return ""
-	})
+	after := ftMovedTo(t, l, "node0", "workon node1", before)
 	logf("workon node1: FT VM on node0, guest %s SEQ %d (before: guest %s SEQ %d)", after.Short(), after.Seq, before.Short(), before.Seq)
-	if after.Short() != before.Short() || after.HasLast {
-		t.Errorf("the FT VM's guest rebooted in the hand-over: guest %s (LAST printed: %v), was %s", after.Short(), after.HasLast, before.Short())
-	}
 	if out, err := l.CLI(ctx, "", "node", "workoff", "node1"); err != nil {
 		t.Errorf("node workoff node1: %v\n%s", err, out)
 	}
