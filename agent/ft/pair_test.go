@@ -56,12 +56,7 @@ func newFakeSide(t *testing.T) *fakeSide {
 			"speed": 0, "io-status": "ok"})
 		return nil, nil
 	})
-	f.Handle("query-block-jobs", func(context.Context, qmptest.Command) (any, error) {
-		if j := f.job.Load(); j != nil {
-			return []any{*j}, nil
-		}
-		return []any{}, nil
-	})
+	f.Handle("query-block-jobs", f.blockJobs)
 	f.Handle("block-job-cancel", func(_ context.Context, c qmptest.Command) (any, error) {
 		f.job.Store(nil)
 		f.Emit("BLOCK_JOB_COMPLETED", map[string]any{"type": "mirror", "device": c.Args["device"], "len": 1, "offset": 1, "speed": 0})
@@ -94,6 +89,14 @@ func newFakeSide(t *testing.T) *fakeSide {
 	f.Return("query-named-block-nodes", []any{})
 	f.Return("query-yank", []map[string]any{{"type": "migration"}, {"type": "chardev", "id": "red0"}})
 	return f
+}
+
+// blockJobs answers query-block-jobs: the mirror job as it is, if any.
+func (f *fakeSide) blockJobs(context.Context, qmptest.Command) (any, error) {
+	if j := f.job.Load(); j != nil {
+		return []any{*j}, nil
+	}
+	return []any{}, nil
 }
 
 func (f *fakeSide) stop() {
@@ -138,18 +141,33 @@ func wire(pri, sec *fakeSide, pause time.Duration) {
 func pairOf(t *testing.T) (*Pair, *fakeSide, *fakeSide) {
 	t.Helper()
 	p, pri, sec := newPair(t)
+	protect(t, p, pri, sec)
+	return p, pri, sec
+}
+
+// protect runs p.Protect with pri as the primary and sec as the
+// secondary, and fails the test if it fails or takes 10s.
+func protect(t *testing.T, p *Pair, pri, sec *fakeSide) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Protect(ctx, pri.Client(), sec.Client()); err != nil {
 		t.Fatal(err)
 	}
-	return p, pri, sec
+}
+
+// secondaryFor is a new fake secondary for pri, wired to start COLO at
+// the first checkpoint.
+func secondaryFor(t *testing.T, pri *fakeSide) *fakeSide {
+	sec := newFakeSide(t)
+	wire(pri, sec, 0)
+	return sec
 }
 
 func newPair(t *testing.T) (*Pair, *fakeSide, *fakeSide) {
 	t.Helper()
-	pri, sec := newFakeSide(t), newFakeSide(t)
-	wire(pri, sec, 0)
+	pri := newFakeSide(t)
+	sec := secondaryFor(t, pri)
 	p, err := NewPair(testSpec())
 	if err != nil {
 		t.Fatal(err)
@@ -309,11 +327,7 @@ func TestProtect(t *testing.T) {
 	}
 	at("migrate-set-parameters", func() {})
 	at("block-job-cancel", func() { pri.job.Store(nil) })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.Protect(ctx, pri.Client(), sec.Client()); err != nil {
-		t.Fatal(err)
-	}
+	protect(t, p, pri, sec)
 	if len(during) != 2 || during[0].Mode != Syncing || during[1].Mode != Syncing ||
 		!strings.Contains(during[1].Reason, "paused") || during[0].Reason == during[1].Reason {
 		t.Errorf("states during Protect: %v, want syncing, the second one paused", during)
@@ -345,14 +359,8 @@ func TestProtectWaitsForTheDiskCopy(t *testing.T) {
 		}
 		return []any{*j}, nil
 	})
-	if err := p.Protect(context.Background(), pri.Client(), sec.Client()); err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	for _, c := range calls(t, pri) {
-		order = append(order, c.name)
-	}
-	if got := strings.Join(order, " "); !strings.Contains(got, "blockdev-mirror query-block-jobs query-block-jobs query-block-jobs query-block-jobs migrate") {
+	protect(t, p, pri, sec)
+	if got := names(t, pri); !strings.Contains(got, "blockdev-mirror query-block-jobs query-block-jobs query-block-jobs query-block-jobs migrate") {
 		t.Errorf("commands: %s", got)
 	}
 }
@@ -371,22 +379,9 @@ func TestProtectWaitsForPreSwitchover(t *testing.T) {
 		}()
 		return nil, nil
 	})
-	pri.Handle("query-block-jobs", func(context.Context, qmptest.Command) (any, error) {
-		if j := pri.job.Load(); j != nil {
-			return []any{*j}, nil // READY at the first poll
-		}
-		return []any{}, nil
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.Protect(ctx, pri.Client(), sec.Client()); err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	for _, c := range calls(t, pri) {
-		order = append(order, c.name)
-	}
-	if got := strings.Join(order, " "); !strings.Contains(got, "migrate query-migrate query-migrate block-job-cancel") {
+	pri.Handle("query-block-jobs", pri.blockJobs) // READY at the first poll
+	protect(t, p, pri, sec)
+	if got := names(t, pri); !strings.Contains(got, "migrate query-migrate query-migrate block-job-cancel") {
 		t.Errorf("commands: %s", got)
 	}
 	if st := p.LastProtect(); st.Memory < 50*time.Millisecond {
@@ -399,9 +394,7 @@ func TestProtectWaitsForPreSwitchover(t *testing.T) {
 func TestProtectFormerSecondary(t *testing.T) {
 	p, pri, sec := newPair(t)
 	pri.objects.Store([]string{"iothread0", "rew0"})
-	if err := p.Protect(context.Background(), pri.Client(), sec.Client()); err != nil {
-		t.Fatal(err)
-	}
+	protect(t, p, pri, sec)
 	checkCalls(t, "primary", calls(t, pri), wantPrimaryProtect("127.0.0.1", "127.0.0.2", "/p/work", true))
 }
 
@@ -446,22 +439,11 @@ func TestProtectDiskCopyFails(t *testing.T) {
 	if !errors.As(err, &se) || se.Step != "wait for the disk copy" || !strings.Contains(err.Error(), "Input/output error") {
 		t.Fatalf("Protect: %v, want the disk copy to fail with QEMU's reason", err)
 	}
-	got := calls(t, pri)
-	i := 0
-	for i < len(got) && got[i].name != "query-block-jobs" {
-		i++
-	}
-	checkCalls(t, "primary after the failure", got[i+1:], []call{
+	checkCalls(t, "primary after the failure", afterFirst(t, pri, "query-block-jobs"), append([]call{
 		{"query-block-jobs", "", false},
 		{"blockdev-del", `{"node-name":"colo-resync0"}`, false},
 		{"query-status", "", false},
-		{"chardev-remove", `{"id":"compare_out0"}`, false},
-		{"chardev-remove", `{"id":"compare_out"}`, false},
-		{"chardev-remove", `{"id":"compare0-0"}`, false},
-		{"chardev-remove", `{"id":"compare0"}`, false},
-		{"chardev-remove", `{"id":"compare1"}`, false},
-		{"chardev-remove", `{"id":"mirror0"}`, false},
-	})
+	}, chardevsRemoved...))
 	if st := p.State(); st.Mode != Simplex || !strings.Contains(st.Reason, "Input/output error") {
 		t.Errorf("state %v", st)
 	}
@@ -476,6 +458,28 @@ var chardevsRemoved = []call{
 	{"chardev-remove", `{"id":"compare0"}`, false},
 	{"chardev-remove", `{"id":"compare1"}`, false},
 	{"chardev-remove", `{"id":"mirror0"}`, false},
+}
+
+// names are the names of the commands s received, as in calls, with a
+// space between them.
+func names(t *testing.T, s *fakeSide) string {
+	t.Helper()
+	var order []string
+	for _, c := range calls(t, s) {
+		order = append(order, c.name)
+	}
+	return strings.Join(order, " ")
+}
+
+// afterFirst is what s received after the first command called name.
+func afterFirst(t *testing.T, s *fakeSide, name string) []call {
+	t.Helper()
+	got := calls(t, s)
+	i := 0
+	for i < len(got) && got[i].name != name {
+		i++
+	}
+	return got[i+1:]
 }
 
 // after is what s received after the last command called name.
@@ -541,12 +545,7 @@ func TestProtectFirstCheckpointFails(t *testing.T) {
 	if !errors.As(err, &se) || se.Step != "wait for COLO" || se.N != 31 {
 		t.Fatalf("Protect: %v, want the wait for COLO to fail", err)
 	}
-	got := calls(t, pri)
-	i := 0
-	for i < len(got) && got[i].name != "migrate-continue" {
-		i++
-	}
-	checkCalls(t, "primary after the failure", got[i+1:], append([]call{
+	checkCalls(t, "primary after the failure", afterFirst(t, pri, "migrate-continue"), append([]call{
 		{"query-colo-status", "", false},
 		{"query-migrate", "", false},
 		{"object-del", `{"id":"comp0"}`, false},
@@ -624,9 +623,7 @@ func TestLost(t *testing.T) {
 	if !isClosed(p.Lost()) {
 		t.Error("Lost is open before Protect")
 	}
-	if err := p.Protect(context.Background(), pri.Client(), sec.Client()); err != nil {
-		t.Fatal(err)
-	}
+	protect(t, p, pri, sec)
 	lost := p.Lost()
 	if isClosed(lost) {
 		t.Fatal("Lost is closed while protected")
@@ -641,11 +638,8 @@ func TestLost(t *testing.T) {
 	}
 
 	// A failover the agent starts ends the protection too.
-	next := newFakeSide(t)
-	wire(pri, next, 0)
-	if err := p.Protect(context.Background(), pri.Client(), next.Client()); err != nil {
-		t.Fatal(err)
-	}
+	next := secondaryFor(t, pri)
+	protect(t, p, pri, next)
 	if lost2 := p.Lost(); isClosed(lost2) || lost2 == lost {
 		t.Fatal("the second protection has no open Lost of its own")
 	}
@@ -656,11 +650,7 @@ func TestLost(t *testing.T) {
 	waitClosed("FailoverPrimary", lost)
 
 	// And so does closing the pair.
-	third := newFakeSide(t)
-	wire(pri, third, 0)
-	if err := p.Protect(context.Background(), pri.Client(), third.Client()); err != nil {
-		t.Fatal(err)
-	}
+	protect(t, p, pri, secondaryFor(t, pri))
 	lost = p.Lost()
 	p.Close()
 	waitClosed("Close", lost)
@@ -768,11 +758,7 @@ func TestFailoverSecondaryWaitsForColoToEnd(t *testing.T) {
 	if err := p.FailoverSecondary(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var order []string
-	for _, c := range calls(t, sec) {
-		order = append(order, c.name)
-	}
-	got := strings.Join(order, " ")
+	got := names(t, sec)
 	if !strings.Contains(got, "x-colo-lost-heartbeat query-colo-status query-colo-status query-colo-status query-colo-status object-del") {
 		t.Errorf("commands: %s", got)
 	}
@@ -896,12 +882,9 @@ func TestReprotectAfterSecondaryFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec.objects.Store([]string{"rew0"})
-	next := newFakeSide(t)
-	wire(sec, next, 0)
+	next := secondaryFor(t, sec)
 	before := len(calls(t, sec))
-	if err := p.Protect(context.Background(), sec.Client(), next.Client()); err != nil {
-		t.Fatal(err)
-	}
+	protect(t, p, sec, next)
 	if st := p.State(); st.Mode != Protected {
 		t.Errorf("state %v", st)
 	}
@@ -923,13 +906,9 @@ func TestReprotectAfterPrimaryFailover(t *testing.T) {
 	if err := p.FailoverPrimary(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	next := newFakeSide(t)
-	wire(pri, next, 0)
+	next := secondaryFor(t, pri)
 	before := len(calls(t, pri))
-	c := pri.Client()
-	if err := p.Protect(context.Background(), c, next.Client()); err != nil {
-		t.Fatal(err)
-	}
+	protect(t, p, pri, next)
 	checkCalls(t, "primary", calls(t, pri)[before:], wantPrimaryProtect("127.0.0.1", "127.0.0.2", "/p/work", false))
 	if st := p.State(); st.Mode != Protected {
 		t.Errorf("state %v", st)

@@ -123,9 +123,7 @@ func TestOutput(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
+	h := newScriptHarness(t)
 	h.backend.SetActionErr("shutdown", api.NotSupported("node shutdown"))
 	h.backend.SetActionErr("workoff", api.Conflict("node0 is not in maintenance"))
 	for _, c := range []struct {

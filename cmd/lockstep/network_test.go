@@ -1,11 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"strings"
 	"testing"
-
-	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/lockstep-ft/lockstep/agent/api/apitest"
 )
@@ -13,13 +9,8 @@ import (
 // TestNetworkOutput pins the network output, in order: the commands
 // change the fake's networks. Run with -update to rewrite testdata/.
 func TestNetworkOutput(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
-	for _, c := range []struct {
-		name string
-		args []string
-	}{
+	h := newScriptHarness(t)
+	h.wantGolden(t, []goldenCase{
 		{"network_list", []string{"network", "list"}},
 		{"network_list_json", []string{"network", "list", "--json"}},
 		{"network_create", []string{"network", "create", "dmz", "--port", "node0=enp11s0", "--port", "node1=52:54:00:AA:BB:CC"}},
@@ -28,39 +19,23 @@ func TestNetworkOutput(t *testing.T) {
 		// A VM's NIC on the new network, with its MAC as today's --nic takes it.
 		{"vm_create_on_dmz", []string{"vm", "create", "app", "--mode", "ha", "--vcpus", "1", "--memory", "1G", "--nic", "dmz:52:54:00:12:34:56"}},
 		{"network_list_after", []string{"network", "list"}},
-		{"network_delete", []string{"network", "delete", "biz1", "--yes"}},
+	})
+	// biz1's only VM goes first.
+	h.ok(t, "vm", "poweroff", "web")
+	h.ok(t, "vm", "delete", "web", "--yes")
+	h.wantGolden(t, []goldenCase{{"network_delete", []string{"network", "delete", "biz1", "--yes"}}})
+	h.ok(t, "network", "create", "lan", "--port", "node0=eth5", "--port", "node1=eth5")
+	h.wantGolden(t, []goldenCase{
 		{"network_delete_json", []string{"network", "delete", "--json", "--yes", "lan"}},
 		{"network_create_help", []string{"help", "network", "create"}},
-	} {
-		if c.name == "network_delete" {
-			// biz1's only VM goes first.
-			h.ok(t, "vm", "poweroff", "web")
-			h.ok(t, "vm", "delete", "web", "--yes")
-		}
-		if c.name == "network_delete_json" {
-			h.ok(t, "network", "create", "lan", "--port", "node0=eth5", "--port", "node1=eth5")
-		}
-		t.Run(c.name, func(t *testing.T) { golden.RequireEqual(t, []byte(h.ok(t, c.args...))) })
-	}
-	want := "[network create dmz network modify biz1 network modify dmz vm create app vm poweroff web vm delete web network delete biz1 network create lan network delete lan]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
-	h.backend.Edit(func(b *apitest.Backend) { b.NetworkList = nil })
-	if out := h.ok(t, "network", "list"); out != "No business networks.\n" {
-		t.Errorf("empty list: %q", out)
-	}
+	})
+	h.wantCalls(t, "[network create dmz network modify biz1 network modify dmz vm create app vm poweroff web vm delete web network delete biz1 network create lan network delete lan]")
+	h.wantEmptyList(t, func(b *apitest.Backend) { b.NetworkList = nil }, "No business networks.\n", "network", "list")
 }
 
 func TestNetworkErrors(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
-	for _, c := range []struct {
-		args string
-		code int
-		msg  string // all of stderr if it starts with "lockstep:"
-	}{
+	h := newScriptHarness(t)
+	h.wantErrors(t, []errCase{
 		{"network create lan --port node0=priv0 --port node1=enp9s0", 1, "lockstep: invalid network:\n" +
 			"  node0: port priv0: management, heartbeat and replication ports cannot carry guests\n" +
 			"  node1: port enp9s0 serves network biz0 already; a NIC serves one network\n"},
@@ -79,19 +54,7 @@ func TestNetworkErrors(t *testing.T) {
 		{"vm create x --mode ha --vcpus 1 --memory 1G --nic nope", 1, "lockstep: invalid VM spec:\n  no business network \"nope\"\n"},
 		{"network explode", 2, `network: unknown command "explode"; the commands are list, create, modify, delete`},
 		{"network list biz0", 2, "usage: lockstep network list [flags]"},
-	} {
-		_, errs, code := h.run(strings.Fields(c.args)...)
-		ok := strings.Contains(errs, c.msg)
-		if strings.HasPrefix(c.msg, "lockstep:") {
-			ok = errs == c.msg
-		}
-		if code != c.code || !ok {
-			t.Errorf("lockstep %s: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.msg)
-		}
-	}
+	})
 	// Only the refusals the server gave reached it; usage errors did not.
-	want := "[network create lan network create lan network create LAN network create biz0 network modify nope network delete biz0 network delete nope vm create x]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
+	h.wantCalls(t, "[network create lan network create lan network create LAN network create biz0 network modify nope network delete biz0 network delete nope vm create x]")
 }

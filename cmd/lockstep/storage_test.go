@@ -1,27 +1,17 @@
 package main
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 
-	"github.com/charmbracelet/x/exp/golden"
-
 	"github.com/lockstep-ft/lockstep/agent/api"
-	"github.com/lockstep-ft/lockstep/agent/api/apitest"
 )
 
 // TestStorageOutput pins the storage-group verbs' output, in order: the
 // commands change the fake's groups. Run with -update to rewrite
 // testdata/.
 func TestStorageOutput(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
-	for _, c := range []struct {
-		name string
-		args []string
-	}{
+	h := newScriptHarness(t)
+	h.wantGolden(t, []goldenCase{
 		{"storage_create", []string{"storage", "create", "big", "--disk", "node0=serial:S5GXNF0R100001", "--disk", "node1=serial:S5GXNF0R200001"}},
 		{"storage_extend_json", []string{"storage", "extend", "fast", "--json", "--disk", "node0=wwn:naa.5002538e4a1b2c3d",
 			"--disk", "node1=wwn:naa.5002538e4a1b9f00", "--erase", "--yes"}},
@@ -31,25 +21,14 @@ func TestStorageOutput(t *testing.T) {
 			"--volume", "app-sys:10G", "--volume", "app-data:100G:big"}},
 		{"storage_create_help", []string{"help", "storage", "create"}},
 		{"storage_extend_help", []string{"help", "storage", "extend"}},
-	} {
-		t.Run(c.name, func(t *testing.T) { golden.RequireEqual(t, []byte(h.ok(t, c.args...))) })
-	}
-	want := "[storage create big storage extend fast vm create app]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
+	})
+	h.wantCalls(t, "[storage create big storage extend fast vm create app]")
 }
 
 func TestStorageErrors(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
+	h := newScriptHarness(t)
 	both := " --disk node0=serial:S5GXNF0R100001 --disk node1=serial:S5GXNF0R200001"
-	for _, c := range []struct {
-		args string
-		code int
-		msg  string // all of stderr if it starts with "lockstep:"
-	}{
+	h.wantErrors(t, []errCase{
 		{"storage create big", 2, "storage create: give each node's disks: --disk node0=<id> --disk node1=<id>"},
 		{"storage extend fast", 2, "storage extend: give each node's disks"},
 		{"storage create big --disk node0", 2, `invalid value "node0" for flag -disk: want node=id, e.g. node0=serial:S5GXNF0R100001`},
@@ -66,25 +45,14 @@ func TestStorageErrors(t *testing.T) {
 			"  node0: disk \"wwn:naa.5002538e4a1b2c3d\" (/dev/sde) is not blank: gpt partition table, PMBR partition table; to use it, erase it (--erase)\n" +
 			"  node1: storage disk \"serial:nope\": no such disk under /dev/disk/by-id or /dev/disk/by-path\n"},
 		{"storage extend nope" + both, 1, "lockstep: invalid storage request:\n  no storage group \"nope\"; the storage groups are sg0, fast\n"},
+	})
+	// From here on the server refuses every storage create.
+	h.backend.SetActionErr("storage create", api.Conflict("node1 is not connected: a storage group is on both nodes, so both must be up to make or extend one; nothing was changed"))
+	h.wantErrors(t, []errCase{
 		{"storage create big2" + both, 1, "lockstep: node1 is not connected: a storage group is on both nodes, so both must be up to make or extend one; nothing was changed\n"},
 		{"vm create x --mode ha --vcpus 1 --memory 1G --volume x:1G:nope", 1, "lockstep: invalid VM spec:\n  volume x: no storage group \"nope\"\n"},
 		{"storage explode", 2, `storage: unknown command "explode"; the commands are list, create, extend`},
-	} {
-		if strings.HasPrefix(c.args, "storage create big2") {
-			h.backend.SetActionErr("storage create", api.Conflict("node1 is not connected: a storage group is on both nodes, so both must be up to make or extend one; nothing was changed"))
-		}
-		_, errs, code := h.run(strings.Fields(c.args)...)
-		ok := strings.Contains(errs, c.msg)
-		if strings.HasPrefix(c.msg, "lockstep:") {
-			ok = errs == c.msg
-		}
-		if code != c.code || !ok {
-			t.Errorf("lockstep %s: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.msg)
-		}
-	}
+	})
 	// Only the requests the server refused reached it; usage errors did not.
-	want := "[storage create big storage create Big_1 storage create sg0 storage create big storage extend nope storage create big2 vm create x]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
+	h.wantCalls(t, "[storage create big storage create Big_1 storage create sg0 storage create big storage extend nope storage create big2 vm create x]")
 }

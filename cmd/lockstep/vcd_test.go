@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/lockstep-ft/lockstep/agent/api/apitest"
 )
@@ -28,16 +25,11 @@ func isoFile(t *testing.T, dir, name string, n int) string {
 // TestVCDOutput pins the VCD output, in order: the commands change the
 // fake's VCDs. Run with -update to rewrite testdata/.
 func TestVCDOutput(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
+	h := newScriptHarness(t)
 	dir := t.TempDir()
 	alpine := isoFile(t, dir, "alpine-virt-3.21.iso", 200)
 	other := isoFile(t, dir, "other.iso", 300)
-	for _, c := range []struct {
-		name string
-		args []string
-	}{
+	h.wantGolden(t, []goldenCase{
 		{"vcd_list", []string{"vcd", "list"}},
 		{"vcd_list_json", []string{"vcd", "list", "--json"}},
 		{"vcd_upload", []string{"vcd", "upload", alpine}},
@@ -46,31 +38,17 @@ func TestVCDOutput(t *testing.T) {
 		{"vcd_delete", []string{"vcd", "delete", "alpine-virt-3.21.iso", "--yes"}},
 		{"vcd_delete_json", []string{"vcd", "delete", "--json", "--yes", "tools.iso"}},
 		{"vcd_upload_help", []string{"help", "vcd", "upload"}},
-	} {
-		t.Run(c.name, func(t *testing.T) { golden.RequireEqual(t, []byte(h.ok(t, c.args...))) })
-	}
-	want := "[vcd put alpine-virt-3.21.iso vcd put tools.iso vcd delete alpine-virt-3.21.iso vcd delete tools.iso]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
-	h.backend.Edit(func(b *apitest.Backend) { b.VCDList = nil })
-	if out := h.ok(t, "vcd", "list"); out != "No VCDs.\n" {
-		t.Errorf("empty list: %q", out)
-	}
+	})
+	h.wantCalls(t, "[vcd put alpine-virt-3.21.iso vcd put tools.iso vcd delete alpine-virt-3.21.iso vcd delete tools.iso]")
+	h.wantEmptyList(t, func(b *apitest.Backend) { b.VCDList = nil }, "No VCDs.\n", "vcd", "list")
 }
 
 func TestVCDErrors(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
+	h := newScriptHarness(t)
 	dir := t.TempDir()
 	iso := isoFile(t, dir, "debian-13.iso", 10)
 	isoFile(t, dir, "empty.iso", 0)
-	for _, c := range []struct {
-		args string
-		code int
-		msg  string // all of stderr if it starts with "lockstep:"
-	}{
+	h.wantErrors(t, []errCase{
 		{"vcd upload " + iso, 1, "lockstep: VCD debian-13.iso is inserted in VM web, which is running\n"},
 		{"vcd upload " + iso + " --name a:b", 1, "lockstep: VCD name \"a:b\": use up to 128 letters, digits, '.', '_' and '-', starting with a letter or digit\n"},
 		{"vcd upload " + dir + "/empty.iso", 1, "is empty, not an ISO image"},
@@ -81,20 +59,8 @@ func TestVCDErrors(t *testing.T) {
 		{"vcd delete debian-13.iso --yes", 1, "lockstep: VCD debian-13.iso is inserted in VM web, which is running\n"},
 		{"vcd delete nope.iso --yes", 1, "lockstep: no VCD \"nope.iso\": not found\n"},
 		{"vcd", 2, "vcd: which one? list, upload, delete"},
-	} {
-		_, errs, code := h.run(strings.Fields(c.args)...)
-		ok := strings.Contains(errs, c.msg)
-		if strings.HasPrefix(c.msg, "lockstep:") {
-			ok = errs == c.msg
-		}
-		if code != c.code || !ok {
-			t.Errorf("lockstep %s: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.msg)
-		}
-	}
-	want := "[vcd put debian-13.iso vcd put a:b vcd delete debian-13.iso vcd delete nope.iso]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
+	})
+	h.wantCalls(t, "[vcd put debian-13.iso vcd put a:b vcd delete debian-13.iso vcd delete nope.iso]")
 }
 
 // An upload with an expired session is sent again, whole, after a new

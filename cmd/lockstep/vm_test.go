@@ -2,11 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/lockstep-ft/lockstep/agent/api"
 	"github.com/lockstep-ft/lockstep/agent/api/apitest"
@@ -15,13 +12,8 @@ import (
 // TestVMOutput pins the VM, storage and capacity output, in order: the
 // commands change the fake's VMs. Run with -update to rewrite testdata/.
 func TestVMOutput(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
-	for _, c := range []struct {
-		name string
-		args []string
-	}{
+	h := newScriptHarness(t)
+	h.wantGolden(t, []goldenCase{
 		{"vm_list", []string{"vm", "list"}},
 		{"vm_list_json", []string{"vm", "list", "--json"}},
 		{"vm_info_web", []string{"vm", "info", "web"}},
@@ -46,29 +38,15 @@ func TestVMOutput(t *testing.T) {
 		{"vm_delete_json", []string{"vm", "delete", "--json", "--yes", "web"}},
 		{"vm_list_one", []string{"vm", "list"}},
 		{"vm_create_help", []string{"help", "vm", "create"}},
-	} {
-		t.Run(c.name, func(t *testing.T) { golden.RequireEqual(t, []byte(h.ok(t, c.args...))) })
-	}
-	want := "[vm create app vm modify app vm start app vm migrate app vm poweroff app vm shutdown web vm delete app vm delete web]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
-	h.backend.Edit(func(b *apitest.Backend) { b.VMList = nil })
-	if out := h.ok(t, "vm", "list"); out != "No VMs.\n" {
-		t.Errorf("empty list: %q", out)
-	}
+	})
+	h.wantCalls(t, "[vm create app vm modify app vm start app vm migrate app vm poweroff app vm shutdown web vm delete app vm delete web]")
+	h.wantEmptyList(t, func(b *apitest.Backend) { b.VMList = nil }, "No VMs.\n", "vm", "list")
 }
 
 func TestVMErrors(t *testing.T) {
-	h := newHarness(t)
-	h.env["LOCKSTEP_PASSWORD"] = apitest.Password
-	h.env["LOCKSTEP_CA_FILE"] = h.caFile
+	h := newScriptHarness(t)
 	h.backend.SetActionErr("vm migrate", api.NotSupported("VM migration"))
-	for _, c := range []struct {
-		args string
-		code int
-		msg  string // all of stderr if it starts with "lockstep:"
-	}{
+	h.wantErrors(t, []errCase{
 		{"vm create big --mode ft --vcpus 20 --memory 200G", 1, "lockstep: not enough capacity:\n" +
 			"  vCPUs: 20 + 2 for FT = 22 needed, 8 free\n" +
 			"  memory: 204800 MiB + 20 % = 245760 MiB needed, 51609 MiB free\n"},
@@ -106,21 +84,9 @@ func TestVMErrors(t *testing.T) {
 		{"vm", 2, "vm: which one?"},
 		{"storage", 2, "storage: which one? list"},
 		{"capacity now", 2, "usage: lockstep capacity [flags]"},
-	} {
-		_, errs, code := h.run(strings.Fields(c.args)...)
-		ok := strings.Contains(errs, c.msg)
-		if strings.HasPrefix(c.msg, "lockstep:") {
-			ok = errs == c.msg
-		}
-		if code != c.code || !ok {
-			t.Errorf("lockstep %s: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.msg)
-		}
-	}
+	})
 	// Only the refusals the server gave reached it; usage errors did not.
-	want := "[vm create big vm create x.y vm create web vm modify web vm modify nope vm delete web vm delete nope vm shutdown db vm migrate web]"
-	if got := fmt.Sprint(h.backend.CallLog()); got != want {
-		t.Errorf("backend calls %s\nwant          %s", got, want)
-	}
+	h.wantCalls(t, "[vm create big vm create x.y vm create web vm modify web vm modify nope vm delete web vm delete nope vm shutdown db vm migrate web]")
 }
 
 func TestParseSize(t *testing.T) {

@@ -25,22 +25,14 @@ import (
 // connections at once, keep doing so for a few seconds, and go on writing
 // its records meanwhile.
 func TestBootNet(t *testing.T) {
-	if os.Getenv("LOCKSTEP_GUEST_TESTS") != "1" {
-		t.Skip("set LOCKSTEP_GUEST_TESTS=1 to build the test guest and boot it under QEMU (about a minute)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ctx := guestTest(t, "the test guest")
 	start := time.Now()
 	files, err := BuildFiles(ctx, Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{files.ISO, files.Kernel, files.Initrd} {
-		st, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: %.1f MiB", p, float64(st.Size())/(1<<20))
+		t.Logf("%s: %.1f MiB", p, sizeMiB(t, p))
 	}
 	t.Logf("guest ready in %v", time.Since(start).Round(time.Millisecond))
 	root, err := qemuroot.Ensure(ctx, "", t.Logf)
@@ -55,46 +47,18 @@ func TestBootNet(t *testing.T) {
 // bootNet is one boot of TestBootNet with a NIC of the given QEMU model.
 func bootNet(t *testing.T, ctx context.Context, root *qemuroot.Root, files Files, model string) {
 	dir := t.TempDir()
-	disk := filepath.Join(dir, "disk.raw")
-	if err := os.WriteFile(disk, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(disk, 64<<20); err != nil {
-		t.Fatal(err)
-	}
+	disk := blankDisk(t, dir)
 	port := freePort(t)
 	const mac = "52:54:00:4c:53:07"
 	log := filepath.Join(dir, "console.log")
-	cmd := root.Command(ctx, "-accel", "tcg", "-M", "q35", "-m", "256",
-		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:"+log,
+	q := startQEMU(t, root.Command(ctx, guestArgs(log, disk,
 		"-kernel", files.Kernel, "-initrd", files.Initrd, "-append", files.Cmdline+" lsguest.ip=10.0.2.15/24",
 		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:7", port),
-		"-device", model+",netdev=n0,mac="+mac,
-		"-drive", "file="+disk+",if=virtio,format=raw,cache=none")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	defer func() { cmd.Process.Kill(); <-exited }()
+		"-device", model+",netdev=n0,mac="+mac)...), log)
+	defer q.kill()
+	start := q.start
 
-	var cur *seqlog.Boot
-	deadline := time.After(120 * time.Second)
-	for cur == nil || cur.Net == nil {
-		select {
-		case <-exited:
-			t.Fatalf("QEMU exited after %v: %v %s\n%s", time.Since(start), waitErr, stderr.String(), tail(log))
-		case <-deadline:
-			t.Fatalf("no NET line in 120 s\n%s", tail(log))
-		case <-time.After(100 * time.Millisecond):
-		}
-		b, _ := os.ReadFile(log)
-		cur = seqlog.ParseConsole(b).Current()
-	}
+	cur := q.waitConsole(t, "a NET line", func(cur *seqlog.Boot) bool { return cur != nil && cur.Net != nil })
 	b, _ := os.ReadFile(log)
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, seqlog.Prefix+"NET ") {

@@ -2,6 +2,7 @@ package abboot
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -73,6 +74,14 @@ var installedSteps = []step{
 	{op: "finish", slot: A, version: "1.0"},
 }
 
+// trialSteps is an installed node upgraded to 1.1 on B, its trial boot
+// pending. Clipped, as installedSteps (a literal) is, so that each case's
+// append makes a copy.
+var trialSteps = slices.Clip(append(installedSteps,
+	step{op: "begin", slot: B},
+	step{op: "finish-try", slot: B, version: "1.1"},
+))
+
 func TestStateMachine(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -94,9 +103,7 @@ func TestStateMachine(t *testing.T) {
 		final: State{Active: A, Next: B, Tries: 0, A: SlotInfo{Good, "1.0"}, B: SlotInfo{Good, "1.1"}},
 	}, {
 		name: "B healthy: MarkGood(B) makes B active",
-		steps: append(installedSteps,
-			step{op: "begin", slot: B},
-			step{op: "finish-try", slot: B, version: "1.1"},
+		steps: append(trialSteps,
 			step{op: "boot", want: B},
 			step{op: "good", slot: B},
 			step{op: "boot", want: B},
@@ -105,9 +112,7 @@ func TestStateMachine(t *testing.T) {
 		final: State{Active: B, A: SlotInfo{Good, "1.0"}, B: SlotInfo{Good, "1.1"}},
 	}, {
 		name: "B never healthy: next boot back on A, B bad",
-		steps: append(installedSteps,
-			step{op: "begin", slot: B},
-			step{op: "finish-try", slot: B, version: "1.1"},
+		steps: append(trialSteps,
 			step{op: "boot", want: B}, // hangs, watchdog resets
 			step{op: "boot", want: A},
 			step{op: "good", slot: A},
@@ -116,9 +121,7 @@ func TestStateMachine(t *testing.T) {
 		final: State{Active: A, A: SlotInfo{Good, "1.0"}, B: SlotInfo{Bad, "1.1"}},
 	}, {
 		name: "B's kernel cannot be loaded: GRUB falls back to A, MarkGood(A) marks B bad",
-		steps: append(installedSteps,
-			step{op: "begin", slot: B},
-			step{op: "finish-try", slot: B, version: "1.1"},
+		steps: append(trialSteps,
 			step{op: "boot", want: B}, // GRUB counts the trial, then its fallback entry boots A
 			step{op: "good", slot: A},
 			step{op: "boot", want: A},
@@ -126,9 +129,7 @@ func TestStateMachine(t *testing.T) {
 		final: State{Active: A, A: SlotInfo{Good, "1.0"}, B: SlotInfo{Bad, "1.1"}},
 	}, {
 		name: "after a failed upgrade, the next upgrade rewrites B",
-		steps: append(installedSteps,
-			step{op: "begin", slot: B},
-			step{op: "finish-try", slot: B, version: "1.1"},
+		steps: append(trialSteps,
 			step{op: "boot", want: B},
 			step{op: "boot", want: A},
 			step{op: "begin", slot: B},
@@ -154,9 +155,7 @@ func TestStateMachine(t *testing.T) {
 		final: State{Active: A, A: SlotInfo{Good, "1.0"}, B: SlotInfo{Installing, ""}},
 	}, {
 		name: "both slots bad: no slot, clear reason",
-		steps: append(installedSteps,
-			step{op: "begin", slot: B},
-			step{op: "finish-try", slot: B, version: "1.1"},
+		steps: append(trialSteps,
 			step{op: "boot", want: B},
 			step{op: "boot", want: A},
 			step{op: "bad", slot: A},
@@ -165,9 +164,7 @@ func TestStateMachine(t *testing.T) {
 		final: State{Active: A, A: SlotInfo{Bad, "1.0"}, B: SlotInfo{Bad, "1.1"}},
 	}, {
 		name: "active marked bad: the other good slot boots",
-		steps: append(installedSteps,
-			step{op: "begin", slot: B},
-			step{op: "finish-try", slot: B, version: "1.1"},
+		steps: append(trialSteps,
 			step{op: "boot", want: B},
 			step{op: "good", slot: B},
 			step{op: "bad", slot: B},
@@ -204,9 +201,7 @@ func TestStateMachine(t *testing.T) {
 		final: State{Active: A, A: SlotInfo{Good, "1.0"}, B: SlotInfo{Empty, ""}},
 	}, {
 		name: "a pending trial is cancelled by rewriting its slot",
-		steps: append(installedSteps,
-			step{op: "begin", slot: B},
-			step{op: "finish-try", slot: B, version: "1.1"},
+		steps: append(trialSteps,
 			step{op: "begin", slot: B},
 			step{op: "boot", want: A},
 		),
