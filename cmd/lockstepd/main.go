@@ -36,6 +36,7 @@ func main() {
 		serialPath  = flag.String("serial", "/dev/ttyS0", "serial console `device` (\"\" for none; skipped when absent)")
 		runDir      = flag.String("run-dir", "/run/lockstep", "runtime `directory` (the healthy marker)")
 		showVersion = flag.Bool("version", false, "print the version and exit")
+		fenceOnly   = flag.Bool("fence", false, "stop this node's VMs and give up the system IP, as after the agent's end (run by systemd after it stops)")
 	)
 	flag.Parse()
 	if *showVersion {
@@ -44,6 +45,12 @@ func main() {
 	}
 	log.SetFlags(0) // the journal adds the time
 	log.SetPrefix("lockstepd: ")
+	if *fenceOnly {
+		if err := runFence(nodeconfig.StateMount, log.Printf); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	log.Printf("version %s starting", version)
 	// The consoles are opened with O_NOCTTY, but a hangup of one must not
 	// end the agent anyway.

@@ -812,7 +812,7 @@ func TestRecipe(t *testing.T) {
 
 func TestEmbeddedUnits(t *testing.T) {
 	unit := string(agentUnit)
-	for _, want := range []string{"ExecStart=" + AgentPath, "WantedBy=multi-user.target", "[Service]"} {
+	for _, want := range []string{"ExecStart=" + AgentPath, "ExecStopPost=" + AgentPath + " -fence\n", "WantedBy=multi-user.target", "[Service]"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("lockstepd.service lacks %q", want)
 		}
