@@ -142,15 +142,24 @@ func names(kind string, list []string, errs *[]error) {
 	}
 }
 
+// detectionSkew bounds how much later than one node the other may find the
+// two disconnected (rule L3 of the package comment): a node keeps saying it
+// hears its peer until it declares the peer lost, so the peer may go on
+// hearing that for a heartbeat's latency after, and then needs PeerTimeout
+// of silence to notice. Latency stays below one interval.
+func (c Config) detectionSkew() time.Duration {
+	return c.PeerTimeout + c.HeartbeatInterval
+}
+
 // ChallengeDelay is how long after losing the peer a node that is not the
 // primary waits before it asks the witnesses (or, without witnesses, before
 // node0 claims the system). It must outlast the incumbent primary's own
-// attempt (WitnessTimeout) plus the skew between the two nodes' detection
-// (up to one heartbeat interval, with a second one as margin). node1 waits
-// one interval longer, so that a race between two challengers — both nodes
-// started without seeing each other — goes to node0.
+// attempt (WitnessTimeout) after the incumbent's own detection, which may
+// come detectionSkew after ours. node1 waits one interval longer, so that a
+// race between two challengers — both nodes started without seeing each
+// other — goes to node0.
 func (c Config) ChallengeDelay(n NodeID) time.Duration {
-	d := c.WitnessTimeout + 2*c.HeartbeatInterval
+	d := c.WitnessTimeout + c.detectionSkew()
 	if n == Node1 {
 		d += c.HeartbeatInterval
 	}
@@ -160,9 +169,9 @@ func (c Config) ChallengeDelay(n NodeID) time.Duration {
 // TakeoverDelay is how long after losing the peer a winner waits before it
 // starts the peer's resources: by then the peer, had it lost, has stopped
 // them (a loser stops at the latest ChallengeDelay+WitnessTimeout after its
-// own detection, which may be two intervals after ours).
+// own detection, which may come detectionSkew after ours).
 func (c Config) TakeoverDelay() time.Duration {
-	return c.ChallengeDelay(Node1) + c.WitnessTimeout + 2*c.HeartbeatInterval
+	return c.ChallengeDelay(Node1) + c.WitnessTimeout + c.detectionSkew()
 }
 
 // unseenGrace is how long, without witnesses, node1 must keep seeing node0

@@ -68,9 +68,10 @@ func TestDerivedDelays(t *testing.T) {
 		name      string
 		got, want time.Duration
 	}{
-		{"D0", c.ChallengeDelay(Node0), 700 * time.Millisecond},
-		{"D1", c.ChallengeDelay(Node1), 900 * time.Millisecond},
-		{"F", c.TakeoverDelay(), 1600 * time.Millisecond},
+		{"skew", c.detectionSkew(), 1200 * time.Millisecond},
+		{"D0", c.ChallengeDelay(Node0), 1500 * time.Millisecond},
+		{"D1", c.ChallengeDelay(Node1), 1700 * time.Millisecond},
+		{"F", c.TakeoverDelay(), 3200 * time.Millisecond},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)

@@ -27,6 +27,14 @@
 //     this node (so a one-way cut disconnects both sides).
 //   - A node that has not heard its peer within PeerTimeout of its start
 //     counts the peer as lost too.
+//   - L3: the two nodes may find themselves disconnected up to
+//     S = PeerTimeout + HeartbeatInterval (1.2 s) apart, not just an
+//     interval: a node's heartbeats say it hears the peer until it declares
+//     the peer lost. If the links fail one way and then, within
+//     PeerTimeout, the other way too (before that "lost" report gets
+//     through), the node that went on hearing its peer notices only
+//     PeerTimeout after the last of those heartbeats — up to S after the
+//     peer did (latency stays below an interval). Every delay below covers S.
 //
 // # Terms
 //
@@ -59,9 +67,10 @@
 // # Disconnected: the split-brain rules
 //
 // An episode begins at L, the moment the nodes stop being connected (this
-// node declares the peer lost, or hears the peer report it lost). Let
-// I = HeartbeatInterval, WT = WitnessTimeout, D0 = WT+2I (700 ms),
-// D1 = D0+I (900 ms), F = D1+WT+2I (1.6 s).
+// node declares the peer lost, or hears the peer report it lost); by rule
+// L3 the peer's L may come up to S later. Let I = HeartbeatInterval,
+// WT = WitnessTimeout, D0 = WT+S (1.5 s), D1 = D0+I (1.7 s),
+// F = D1+WT+S (3.2 s).
 //
 // With witnesses (1 or 2 configured), a node holds the primary role or the
 // peer's resources during an episode only while it holds a majority:
@@ -82,11 +91,21 @@
 //   - P1: the incumbent primary asks at L and stays primary only if it wins
 //     by L+WT; otherwise it fences (below).
 //   - P2: a node that is not primary asks at L+D0 (node0) or L+D1 (node1),
-//     after the incumbent has either won or stepped down even if it
-//     detected the cut an interval later. If it wins it becomes primary; if
-//     it has not won WT later it fences. A node that has not won asks again
-//     every RetryInterval (1 s; node1 every 1.5 s) and wins when a lease
-//     held by the other side has run out.
+//     and while it cannot see the peer never sooner than D0 (D1) after it
+//     last declared the peer lost, whatever began the episode: until then
+//     its heartbeats said it heard the peer, so a primary peer may have gone
+//     on hearing them, unaware of any cut and without a lease (one that
+//     hears this node again ends its episode and gives its lease back), and
+//     notices up to S later (L3). By that time the incumbent has either won
+//     or stepped down. If it wins it becomes primary; if it has not won WT
+//     later it fences. A node that has not won asks again every
+//     RetryInterval (1 s; node1 every 1.5 s), under the same clock, and wins
+//     when a lease held by the other side has run out.
+//   - P2a: if at L+D0 (D1) the peer is out of sight but was declared lost
+//     less than D0 (D1) ago — it reported this node lost, then fell silent:
+//     it noticed first and, if it wins, takes this node's resources on its
+//     own clock — the node concedes as under P4 and asks only at the later
+//     time.
 //   - Q4: a winner that cannot renew fences as soon as its grants run out.
 //   - P4: a node that is not primary asks nothing while it hears a peer
 //     whose heartbeat says it is primary: that peer holds the system and
@@ -101,14 +120,16 @@
 //     therefore stops everything until a link or a witness returns — the
 //     price of never running anything twice.
 //   - P3: a winner starts the peer's resources (those the peer ran at L)
-//     at L+F, when the peer — had it lost — has fenced, and never those a
-//     still-visible peer reports running.
+//     at L+F, when the peer — had it lost — has fenced (a loser has stopped
+//     them by D1+WT after its own L, which comes at most S after ours),
+//     and never those a still-visible peer reports running.
 //
 // Without witnesses (rule W0, the explicit rule of SPEC A2):
 //
-//   - node0 is preferred: at L+D0 node0 becomes primary, and at L+F it
-//     starts the resources node1 ran at L (minus any node1 is visibly still
-//     reporting).
+//   - node0 is preferred: at L+D0 (and, while it cannot see node1, D0 after
+//     it last declared node1 lost: node1 steps down only at its own L, rule
+//     L3) node0 becomes primary, and at L+F it starts the resources node1
+//     ran at L (minus any node1 is visibly still reporting).
 //   - node1 never takes over: at L it gives up the system IP if it held it,
 //     never claims it while disconnected, and never starts a resource node0
 //     was running when it was lost; it keeps what it already ran. If node1
@@ -125,7 +146,7 @@
 //
 // Heartbeat latency stays well below one heartbeat interval (priv0 and the
 // A-Links are direct cables; the simulator's random faults use up to
-// 150 ms). Each node's clock runs at nearly the witness's rate (leases are
+// 150 ms): S counts one interval for it. Each node's clock runs at nearly the witness's rate (leases are
 // measured on both sides; the 1/10 margin of Q3 absorbs the difference);
 // absolute time matters only for request authentication (package witness).
 //

@@ -49,6 +49,9 @@ func (e *episode) deadlines(m *Machine, add func(time.Time)) {
 	if !e.unseenSince.IsZero() && len(m.wit) == 0 {
 		add(e.unseenSince.Add(m.cfg.unseenGrace()))
 	}
+	if m.state != StatePrimary {
+		add(m.challengeAt())
+	}
 }
 
 // beginEpisode starts a disconnected episode now (rules P1, P2, W0).
@@ -108,7 +111,7 @@ func (m *Machine) episodeRules() {
 // noWitnessRules: rule W0, node0 is preferred.
 func (m *Machine) noWitnessRules(e *episode) {
 	if m.cfg.Self == Node0 {
-		if !e.asked && !m.now.Before(e.askAt) {
+		if !e.asked && !m.now.Before(e.askAt) && (m.state == StatePrimary || m.mayChallenge()) {
 			e.asked, e.decided = true, true
 			if m.state != StatePrimary {
 				m.becomePrimary(max(m.term, m.proposal)+1, "node1 cannot be seen and no witness is configured: node0 is preferred (rule W0)")
@@ -158,9 +161,22 @@ func (m *Machine) quorumRules(e *episode) {
 		}
 		e.asked, e.decided = true, true
 	case !e.asked:
-		if !m.now.Before(e.askAt) {
+		switch {
+		case m.now.Before(e.askAt):
+		case m.state == StatePrimary || m.mayChallenge():
 			e.asked = true
 			m.voteRound()
+		default:
+			// The peer was lost after L, so it was seen during the
+			// episode, reporting this node lost: it noticed the cut first
+			// and, if it wins, takes these resources on its own clock.
+			// Concede now, as under rule P4, and ask once it can no longer
+			// be a primary unaware of the cut (rule P2a).
+			e.asked, e.decided = true, true
+			e.nextRetry = m.challengeAt()
+			if len(m.owned) > 0 {
+				m.fence(false, fmt.Sprintf("%s reported this node lost and went out of sight: it may hold the witness majority and take these resources", m.cfg.Self.Other()))
+			}
 		}
 	case roundOver:
 		e.roundEnd = time.Time{}
@@ -176,7 +192,7 @@ func (m *Machine) quorumRules(e *episode) {
 		// now, before any witness can hand the lease on (rule Q4).
 		m.fence(true, fmt.Sprintf("the witness majority lapsed (%d of %d grants live)", m.liveGrants(), len(m.wit)))
 		e.nextRetry = m.now.Add(m.retryInterval())
-	case e.decided && e.roundEnd.IsZero() && !m.now.Before(e.nextRetry):
+	case e.decided && e.roundEnd.IsZero() && !m.now.Before(e.nextRetry) && m.mayChallenge():
 		m.voteRound()
 		e.nextRetry = m.now.Add(m.retryInterval())
 	}
@@ -184,6 +200,24 @@ func (m *Machine) quorumRules(e *episode) {
 		m.takeOverIfDue(e, fmt.Sprintf("%s lost and this node holds the witness majority", m.cfg.Self.Other()))
 	}
 }
+
+// challengeAt is the earliest time at which this node, not primary, may ask
+// the witnesses (or node0, without witnesses, claim the system) while it
+// cannot see the peer: ChallengeDelay after it last declared the peer lost,
+// whatever began the episode (rule P2). Until that moment this node's
+// heartbeats said it heard the peer, so a primary peer may have gone on
+// hearing them, unaware of the cut and without a lease, and notices up to
+// PeerTimeout+HeartbeatInterval later (rule L3). Zero while the peer is
+// visible: during an episode its heartbeat then reports this node lost, so
+// it has noticed, and rule P4 covers a primary peer.
+func (m *Machine) challengeAt() time.Time {
+	if m.peer.status != peerLost {
+		return time.Time{}
+	}
+	return m.peer.lostAt.Add(m.cfg.ChallengeDelay(m.cfg.Self))
+}
+
+func (m *Machine) mayChallenge() bool { return !m.now.Before(m.challengeAt()) }
 
 // peerVisiblyPrimary: the peer is heard on some link and its latest
 // heartbeat says it is primary.

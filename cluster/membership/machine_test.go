@@ -205,7 +205,7 @@ func TestStaleTermIsRetriedAtOnce(t *testing.T) {
 		return false
 	})
 	// Alone from the start: lost at 1 s, asks at 1 s + D1.
-	if want := t0.Add(time.Second + 900*ms); !at.Equal(want) {
+	if want := t0.Add(time.Second + m.Config().ChallengeDelay(Node1)); !at.Equal(want) {
 		t.Fatalf("first vote at %v, want %v", at, want)
 	}
 	var ask AskWitness

@@ -20,6 +20,7 @@ type peerView struct {
 	seq         uint64
 	hb          Heartbeat // latest accepted heartbeat
 	lastHeard   time.Time
+	lostAt      time.Time // when it was last declared lost
 	// oldOwned are the resources of a previous incarnation: the peer
 	// restarted, so they stopped with it and wait for a restart (rule R3).
 	oldOwned []string
@@ -88,7 +89,7 @@ func (m *Machine) checkPeer() {
 	p := &m.peer
 	switch {
 	case p.status == peerVisible && m.allLinksDown():
-		p.status = peerLost
+		p.status, p.lostAt = peerLost, m.now
 		m.emit(PeerLost{LastHeard: p.lastHeard})
 		detail := fmt.Sprintf("no heartbeat from %s on any of %d links for %v", m.cfg.Self.Other(), len(m.links), m.now.Sub(p.lastHeard))
 		if p.hb.State == StateStopped {
@@ -96,7 +97,7 @@ func (m *Machine) checkPeer() {
 		}
 		m.alert(Alert{Kind: AlertPeerLost, Detail: detail})
 	case p.status == peerUnknown && !m.now.Before(m.startedAt.Add(m.cfg.PeerTimeout)):
-		p.status = peerLost
+		p.status, p.lostAt = peerLost, m.now
 		m.emit(PeerLost{})
 		m.alert(Alert{Kind: AlertPeerLost, Detail: fmt.Sprintf("no heartbeat from %s within %v of start", m.cfg.Self.Other(), m.cfg.PeerTimeout)})
 	}

@@ -18,7 +18,7 @@ import (
 // (lockstepd.service's ExecStopPost): a crash, a kill, an OOM kill. The
 // membership assumes that what a node ran stops with its agent (rules P3
 // and R3 of cluster/membership): the peer takes a lost node's VMs over
-// 2.6 s after its last heartbeat, and a new incarnation of the agent does
+// some 4 s after its last heartbeat, and a new incarnation of the agent does
 // not own what the old one ran. FT VMs' QEMUs are the agent's children and
 // go with its control group; libvirt runs HA VMs in a cgroup of its own,
 // where they would outlive the agent and, once the peer took them over,

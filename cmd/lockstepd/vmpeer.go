@@ -156,8 +156,8 @@ func (s *vmService) reconcileLoop(ctx context.Context) {
 }
 
 // takeOverGrace is how long after a peer loss the supervisor leaves the
-// peer's VMs to the membership's take-over (which comes within two
-// seconds).
+// peer's VMs to the membership's take-over (which comes 3.2 s after the
+// loss: membership.Config.TakeoverDelay).
 const takeOverGrace = 30 * time.Second
 
 // superviseLoop, on the primary, starts the VMs that should run and run

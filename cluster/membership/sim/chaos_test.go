@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,17 +16,38 @@ import (
 // heartbeat interval: the timing rules assume it, see package membership),
 // flapping, witness outages and per-node witness cuts — and checks only the
 // invariants, then that everything heals into one primary.
-// A failing seed replays exactly: go test -run 'TestChaos/seed=N'.
+// A failing seed replays exactly: LOCKSTEP_CHAOS_SEED=N go test -run TestChaos
+// (SIM_TRACE=1 also logs the trace, heartbeats included, of a passing seed).
+// LOCKSTEP_CHAOS_SEEDS=N runs seeds 0..N-1 instead of the default 150.
 func TestChaos(t *testing.T) {
 	seeds := 150
 	if testing.Short() {
 		seeds = 30
 	}
-	for seed := range seeds {
+	if v := os.Getenv("LOCKSTEP_CHAOS_SEEDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("LOCKSTEP_CHAOS_SEEDS=%q: want a positive number", v)
+		}
+		seeds = n
+	}
+	list := make([]int, seeds)
+	for i := range list {
+		list[i] = i
+	}
+	if v := os.Getenv("LOCKSTEP_CHAOS_SEED"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			t.Fatalf("LOCKSTEP_CHAOS_SEED=%q: want a seed number", v)
+		}
+		list = []int{n}
+	}
+	trace := os.Getenv("SIM_TRACE") != ""
+	for _, seed := range list {
 		wits := seed % 3
 		t.Run(fmt.Sprintf("seed=%d,witnesses=%d", seed, wits), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(seed), 42))
-			s := New(Options{Witnesses: wits, SharedResourcesAllowed: wits == 0})
+			s := New(Options{Witnesses: wits, SharedResourcesAllowed: wits == 0, Verbose: trace})
 			s.At(0, "power on both", func() { s.PowerOn(0); s.PowerOn(1) })
 			vm := 0
 			at := 500 * time.Millisecond
@@ -62,7 +85,10 @@ func TestChaos(t *testing.T) {
 			if fenced := append(s.Nodes[0].M.Status().Fenced, s.Nodes[1].M.Status().Fenced...); len(fenced) > 0 {
 				t.Errorf("resources left stopped after healing: %v", fenced)
 			}
-			if t.Failed() {
+			switch {
+			case trace:
+				t.Logf("trace:\n%s", s.TraceText(0))
+			case t.Failed():
 				t.Logf("trace:\n%s", s.TraceText(300))
 			}
 		})

@@ -44,6 +44,14 @@ func formed(s *Sim) {
 	s.At(2*sec, "agents start VMs", func() { s.Assign(0, "vm-a"); s.Assign(1, "vm-b") })
 }
 
+// primaryNode1 is formed with node1 primary: node0 reboots at 3 s and
+// rejoins as secondary; node1 runs vm-a (restarted after the reboot) and vm-b.
+func primaryNode1(s *Sim) {
+	formed(s)
+	s.At(3*sec, "power off node0", func() { s.PowerOff(0) })
+	s.At(6*sec, "power on node0", func() { s.PowerOn(0) })
+}
+
 func is[T membership.Action](a membership.Action) bool { _, ok := a.(T); return ok }
 
 func roleChange(a membership.Action) bool {

@@ -46,8 +46,8 @@ func nodeScenarios() []scenario {
 				prim := expectSome(t, s, "node1", 5*sec, "become primary", is[membership.BecomePrimary])
 				took := expectSome(t, s, "node1", 5*sec, "take over", is[membership.TakeOver])
 				within(t, "detection", lost-5*sec, sec)
-				within(t, "system IP move", prim-5*sec, 2*sec)
-				within(t, "resource takeover", took-5*sec, 2700*time.Millisecond)
+				within(t, "system IP move", prim-5*sec, 2800*time.Millisecond)
+				within(t, "resource takeover", took-5*sec, 4300*time.Millisecond)
 				expectPrimary(t, s, 1)
 				expectOwned(t, s, 1, "vm-a", "vm-b")
 			},

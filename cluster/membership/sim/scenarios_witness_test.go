@@ -135,7 +135,7 @@ func witnessScenarios() []scenario {
 			},
 			check: func(t *testing.T, s *Sim) {
 				prim := expectSome(t, s, "node1", 5*sec, "node1 primary", is[membership.BecomePrimary])
-				within(t, "system IP move", prim-5*sec, 2*sec)
+				within(t, "system IP move", prim-5*sec, 2800*time.Millisecond)
 				expectPrimary(t, s, 1)
 				expectOwned(t, s, 1, "vm-a", "vm-b")
 			},
