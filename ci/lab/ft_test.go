@@ -114,7 +114,13 @@ func ftConsole(t *testing.T, l *Lab, when string, timeout time.Duration, check f
 			}
 		}
 	}
-	t.Fatalf("%s: the FT VM's console: %s", when, why)
+	// What the verdict needs to be understood: the console's end (the
+	// kernel's complaints too) and the VM as the API shows it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tail, _ := l.CLI(ctx, "", "vm", "console", ftVM, "--bytes", "3000")
+	info, _ := l.CLI(ctx, "", "vm", "info", ftVM)
+	t.Fatalf("%s: the FT VM's console: %s\n--- its end:\n%s\n--- vm info:\n%s", when, why, tail, info)
 	return nil
 }
 
@@ -302,7 +308,7 @@ func ftRestartKeepsWrites(t *testing.T, l *Lab, logf func(string, ...any)) {
 	}
 	b := ftConsole(t, l, "FT VM restarted", 5*time.Minute, func(b *seqlog.Boot) string {
 		if b.Short() == before.Short() || !b.HasLast {
-			return fmt.Sprintf("guest %s, LAST printed: %v", b.Short(), b.HasLast)
+			return fmt.Sprintf("guest %s, LAST printed: %v (%d TICK, %d SEQ lines)", b.Short(), b.HasLast, b.Ticks, b.Seqs)
 		}
 		return ""
 	})
