@@ -64,6 +64,9 @@ func Start(ctx context.Context, newCmd CommandFunc, spec Spec, role Role) (*Proc
 			return nil, fmt.Errorf("ft: start %s: %w", role, err)
 		}
 	}
+	if err := endLine(side.ConsoleLog()); err != nil {
+		return nil, fmt.Errorf("ft: start %s: %w", role, err)
+	}
 	logFile, err := os.OpenFile(side.QEMULog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("ft: start %s: %w", role, err)
@@ -200,6 +203,34 @@ func DialQMP(ctx context.Context, addr string) (*qmp.Client, error) {
 		return nil, fmt.Errorf("ft: QMP %s: %w", addr, err)
 	}
 	return c, nil
+}
+
+// endLine ends the console log's last line if a QEMU killed in mid-line
+// left it open: the next QEMU appends to the same log (the console of one
+// VM across its runs and roles), and its first line must not join the cut
+// one.
+func endLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	_, err = f.WriteAt([]byte("\n"), st.Size())
+	return err
 }
 
 // lastLine is the last non-blank line of s.

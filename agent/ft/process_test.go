@@ -222,3 +222,26 @@ func TestProcessStartTimesOut(t *testing.T) {
 		t.Errorf("Start gave up after %v", d)
 	}
 }
+
+func TestEndLineEndsACutConsoleLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ in, want string }{
+		{"LSGUEST SEQ 1 ab\nLSGUEST SEQ 2 a", "LSGUEST SEQ 1 ab\nLSGUEST SEQ 2 a\n"},
+		{"LSGUEST SEQ 1 ab\n", "LSGUEST SEQ 1 ab\n"},
+		{"", ""},
+	} {
+		p := filepath.Join(dir, "console.log")
+		if err := os.WriteFile(p, []byte(c.in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := endLine(p); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != c.want {
+			t.Errorf("%q: became %q, want %q", c.in, b, c.want)
+		}
+	}
+	if err := endLine(filepath.Join(dir, "none.log")); err != nil {
+		t.Errorf("no log yet: %v", err)
+	}
+}

@@ -114,97 +114,105 @@ func ParseConsole(log []byte) *Console {
 		text = ""
 	}
 	for _, line := range strings.Split(text, "\n") {
-		i := strings.Index(line, Prefix)
+		// Only the last LSGUEST of a line is whole: one before it was cut
+		// and left unended (a QEMU killed in mid-line, whose successor
+		// appends to the same log), and its number or boot id may be
+		// short.
+		i := strings.LastIndex(line, Prefix)
 		if i < 0 {
 			continue
 		}
-		f := strings.Fields(line[i+len(Prefix):])
-		if len(f) < 2 {
-			continue
-		}
-		cur := c.Current()
-		// boot returns the boot that a line carrying short id s belongs to.
-		boot := func(s string) *Boot {
-			switch {
-			case cur != nil && cur.ID == "": // only ERROR lines so far
-				cur.ID = s
-			case cur == nil || cur.Short() != s:
-				cur = &Boot{ID: s}
-				c.Boots = append(c.Boots, cur)
-			}
-			return cur
-		}
-		switch f[0] {
-		case "BOOT":
-			c.Boots = append(c.Boots, &Boot{ID: f[1]})
-		case "LAST":
-			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil && cur != nil {
-				cur.Last, cur.HasLast = n, true
-			}
-		case "SEQ":
-			n, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil || len(f) < 3 || len(f) > 4 {
-				continue
-			}
-			var us uint64
-			if len(f) == 4 {
-				if us, err = strconv.ParseUint(f[3], 10, 64); err != nil {
-					continue
-				}
-			}
-			b := boot(f[2])
-			b.Seq = n
-			b.Seqs++
-			if len(f) == 4 {
-				b.Writes = append(b.Writes, Write{Seq: n, Latency: time.Duration(us) * time.Microsecond})
-			}
-		case "BURST":
-			if len(f) != 3 {
-				continue
-			}
-			if r, err := strconv.ParseFloat(f[1], 64); err == nil {
-				b := boot(f[2])
-				b.Bursts = append(b.Bursts, Burst{AfterSeq: b.Seq, MiBps: r})
-			}
-		case "TICK":
-			if len(f) != 4 {
-				continue
-			}
-			n, err1 := strconv.ParseUint(f[1], 10, 64)
-			up, err2 := strconv.ParseFloat(f[3], 64)
-			if err1 == nil && err2 == nil {
-				b := boot(f[2])
-				b.Tick, b.Uptime = n, time.Duration(up*float64(time.Second))
-				b.Ticks++
-			}
-		case "WORK":
-			if len(f) != 3 {
-				continue
-			}
-			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-				boot(f[2]).Work = n
-			}
-		case "NET":
-			if len(f) != 4 {
-				continue
-			}
-			p, err1 := netip.ParsePrefix(f[2])
-			mac, err2 := net.ParseMAC(f[3])
-			if err1 != nil || err2 != nil {
-				continue
-			}
-			if cur == nil {
-				cur = &Boot{}
-				c.Boots = append(c.Boots, cur)
-			}
-			cur.Net = &Net{Interface: f[1], Addr: p, MAC: mac}
-		case "ERROR":
-			if cur == nil {
-				cur = &Boot{}
-				c.Boots = append(c.Boots, cur)
-			}
-			cur.Errors = append(cur.Errors, strings.Join(f[1:], " "))
-		}
+		c.parseLine(strings.Fields(line[i+len(Prefix):]))
 	}
 	return c
+}
+
+// parseLine takes one LSGUEST line's fields (after the prefix).
+func (c *Console) parseLine(f []string) {
+	if len(f) < 2 {
+		return
+	}
+	cur := c.Current()
+	// boot returns the boot that a line carrying short id s belongs to.
+	boot := func(s string) *Boot {
+		switch {
+		case cur != nil && cur.ID == "": // only ERROR lines so far
+			cur.ID = s
+		case cur == nil || cur.Short() != s:
+			cur = &Boot{ID: s}
+			c.Boots = append(c.Boots, cur)
+		}
+		return cur
+	}
+	switch f[0] {
+	case "BOOT":
+		c.Boots = append(c.Boots, &Boot{ID: f[1]})
+	case "LAST":
+		if n, err := strconv.ParseUint(f[1], 10, 64); err == nil && cur != nil {
+			cur.Last, cur.HasLast = n, true
+		}
+	case "SEQ":
+		n, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil || len(f) < 3 || len(f) > 4 {
+			return
+		}
+		var us uint64
+		if len(f) == 4 {
+			if us, err = strconv.ParseUint(f[3], 10, 64); err != nil {
+				return
+			}
+		}
+		b := boot(f[2])
+		b.Seq = n
+		b.Seqs++
+		if len(f) == 4 {
+			b.Writes = append(b.Writes, Write{Seq: n, Latency: time.Duration(us) * time.Microsecond})
+		}
+	case "BURST":
+		if len(f) != 3 {
+			return
+		}
+		if r, err := strconv.ParseFloat(f[1], 64); err == nil {
+			b := boot(f[2])
+			b.Bursts = append(b.Bursts, Burst{AfterSeq: b.Seq, MiBps: r})
+		}
+	case "TICK":
+		if len(f) != 4 {
+			return
+		}
+		n, err1 := strconv.ParseUint(f[1], 10, 64)
+		up, err2 := strconv.ParseFloat(f[3], 64)
+		if err1 == nil && err2 == nil {
+			b := boot(f[2])
+			b.Tick, b.Uptime = n, time.Duration(up*float64(time.Second))
+			b.Ticks++
+		}
+	case "WORK":
+		if len(f) != 3 {
+			return
+		}
+		if n, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+			boot(f[2]).Work = n
+		}
+	case "NET":
+		if len(f) != 4 {
+			return
+		}
+		p, err1 := netip.ParsePrefix(f[2])
+		mac, err2 := net.ParseMAC(f[3])
+		if err1 != nil || err2 != nil {
+			return
+		}
+		if cur == nil {
+			cur = &Boot{}
+			c.Boots = append(c.Boots, cur)
+		}
+		cur.Net = &Net{Interface: f[1], Addr: p, MAC: mac}
+	case "ERROR":
+		if cur == nil {
+			cur = &Boot{}
+			c.Boots = append(c.Boots, cur)
+		}
+		cur.Errors = append(cur.Errors, strings.Join(f[1:], " "))
+	}
 }
