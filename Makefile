@@ -35,11 +35,10 @@ test: iso
 	LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_COLO_TESTS=1 \
 	  $(GO) test -timeout 30m -count=1 -run '^TestCOLO' -v ./ci/colo/
 	@# The two-node lab's fault tests, alone: its heartbeats must not compete
-	@# with the boot tests' VMs for the two CPUs. (TestLabFT, an FT VM through its
-	@# node's power cut in a lab of its own, is run by hand until it is steady on
-	@# clean checkouts: see its comment.)
+	@# with the boot tests' VMs for the two CPUs. TestLabFT (an FT VM through
+	@# its node's power cut) and TestLabUpFaultsDown each run a lab of their own.
 	LOCKSTEP_ISO=$(abspath $(ISO)) LOCKSTEP_TEST_LOGS=$(abspath $(TESTLOGS)) LOCKSTEP_LAB_TESTS=1 \
-	  $(GO) test -timeout 40m -count=1 -run '^TestLabUpFaultsDown$$' -v ./ci/lab/
+	  $(GO) test -timeout 80m -count=1 -run '^(TestLabFT|TestLabUpFaultsDown)$$' -v ./ci/lab/
 
 bench: bench-iso bench-install bench-failover bench-ha bench-ft
 

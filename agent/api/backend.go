@@ -19,6 +19,14 @@ type Backend interface {
 	// Alerts returns at most limit alerts raised at or after since (zero:
 	// from the start of the history), newest first.
 	Alerts(ctx context.Context, since time.Time, limit int) ([]Alert, error)
+	// AlertSettings are where alerts go (the SMTP password never in it,
+	// only PasswordSet). SetAlertSettings replaces them; a *BadSpecError
+	// says what is wrong. TestAlert raises an alert of code
+	// "system.test" and sends it to every target at once, with no retry,
+	// reporting how each went.
+	AlertSettings(ctx context.Context) (AlertSettings, error)
+	SetAlertSettings(ctx context.Context, s AlertSettings) (AlertSettings, error)
+	TestAlert(ctx context.Context) (AlertTestResult, error)
 
 	// The node actions (SPEC A11). They return once the action is under
 	// way. An action the agent cannot do yet returns NotSupported; one

@@ -82,6 +82,10 @@ type Alert struct {
 	Code     string    `json:"code"`           // stable, for scripts: "link.down"
 	Message  string    `json:"message"`
 	Cleared  bool      `json:"cleared"`
+	// Deliveries say how sending the alert went, a target each (see
+	// AlertSettings); absent for an alert below MinSeverity or raised
+	// while no target was set.
+	Deliveries []Delivery `json:"deliveries,omitempty"`
 }
 
 // NodeList is GET /api/v1/nodes.

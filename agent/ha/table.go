@@ -119,6 +119,11 @@ type Table struct {
 	// Networks are the business networks, by name: they are the
 	// system's like the VMs, and change the same way.
 	Networks map[string]*Network `json:"networks"`
+	// Alerts is where alerts are sent (nil: nowhere yet). It holds the
+	// SMTP password in clear: the table lives on STATE, readable by root
+	// only, and goes to the peer over the authenticated peer link; the
+	// API never shows it.
+	Alerts *api.AlertSettings `json:"alerts,omitempty"`
 }
 
 // Newer reports whether t is a later version than u.

@@ -26,12 +26,9 @@ const (
 // protected again when node0 returns, move back to node0 on `node workon
 // node1` the same way, and keep every acknowledged write.
 //
-// Not in `make test` for now: of three clean-checkout runs on 2026-11-26
-// one passed every step, and two failed on the test's own reading of the
-// guest's console (a boot line joined to a line cut by a killed QEMU; a
-// line cut by a kernel message taken for a boot of its own), each fixed
-// since (seqlog). Run it with
-// LOCKSTEP_LAB_TESTS=1 go test -timeout 40m -run '^TestLabFT$' -v ./ci/lab/.
+// Its verdict rests on reading the guest's console (a counter and the
+// records it fsync'd, ci/lab/seqlog): a line cut by a killed QEMU or by a
+// kernel message is no record, and only the boot id tells a reboot.
 func TestLabFT(t *testing.T) {
 	t0 := time.Now()
 	l, logf := newTestLab(t, "-f", "labft-")

@@ -102,6 +102,10 @@ func TestLabUpFaultsDown(t *testing.T) {
 		}
 	}
 
+	// Alerts go to a real SMTP server and SNMP trap receiver on the lab
+	// host (SPEC A12); the test alert reaches both.
+	recv := startAlertReceivers(t, ctx, l, logf)
+
 	// Cut priv0 only: an alert, no failover.
 	if err := l.Cut("priv0"); err != nil {
 		t.Fatal(err)
@@ -126,6 +130,9 @@ func TestLabUpFaultsDown(t *testing.T) {
 	}
 	if !hasAlert(t, l, "link.down", "priv0") {
 		t.Error("no link.down alert for priv0")
+	}
+	if m := recv.waitMail(t, "link.down", "", time.Minute); m != nil {
+		logf("alerts: emailed: %s", m.Header.Get("Subject"))
 	}
 	if err := l.Restore("priv0"); err != nil {
 		t.Fatal(err)
@@ -170,6 +177,13 @@ func TestLabUpFaultsDown(t *testing.T) {
 	logf("node list with node0 off: %s", summary(nodes))
 	ls := <-last
 	checkHAFailover(t, l, off, ls.seq, ls.boot, logf)
+	// The survivor reports the loss, and what became of the VMs.
+	for _, code := range []string{"node.lost", "vm.takeover"} {
+		m := recv.waitMail(t, code, "node1", 2*time.Minute)
+		trap := recv.waitTrap(t, code, time.Minute)
+		logf("alerts: node1 emailed %q (%v after the power cut) and sent its trap (%d varbinds)", m.Header.Get("Subject"),
+			time.Since(off).Round(time.Second), strings.Count(trap, " = "))
+	}
 
 	// Power node0 on: it rejoins by itself, as secondary.
 	start = time.Now()

@@ -31,6 +31,7 @@ type cli struct {
 	net   networkFlags
 	vcd   vcdFlags
 	sg    storageFlags
+	alert alertSetFlags
 
 	server string // host:port, also the session cache key
 	trust  *trust
@@ -232,6 +233,8 @@ func answerError(resp *http.Response, b []byte) error {
 		ae.spec = "network"
 	case strings.HasPrefix(p, "/api/v1/storage"):
 		ae.spec = "storage request"
+	case p == "/api/v1/alerts/settings":
+		ae.spec = "alert settings"
 	}
 	return ae
 }

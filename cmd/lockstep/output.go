@@ -137,11 +137,30 @@ func showAlerts(c *cli, l api.AlertList) error {
 		return err
 	}
 	tw := table(c.stdout)
-	fmt.Fprintln(tw, "ID\tTIME\tSEVERITY\tNODE\tCODE\tCLEARED\tMESSAGE")
+	fmt.Fprintln(tw, "ID\tTIME\tSEVERITY\tNODE\tCODE\tCLEARED\tSENT\tMESSAGE")
 	for _, a := range l.Alerts {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, c.stamp(a.Time), a.Severity, orDash(a.Node), a.Code, yesNo(a.Cleared), a.Message)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, c.stamp(a.Time), a.Severity, orDash(a.Node), a.Code, yesNo(a.Cleared), sent(a.Deliveries), a.Message)
 	}
 	return tw.Flush()
+}
+
+// sent sums up an alert's deliveries: "-" when it went nowhere, "yes"
+// when it reached every target, else how many failed ("--json" has why).
+func sent(ds []api.Delivery) string {
+	failed := 0
+	for _, d := range ds {
+		if !d.OK {
+			failed++
+		}
+	}
+	switch {
+	case len(ds) == 0:
+		return "-"
+	case failed == 0:
+		return "yes"
+	default:
+		return fmt.Sprintf("failed %d of %d", failed, len(ds))
+	}
 }
 
 // human shows a number of bytes in binary units, with one decimal where

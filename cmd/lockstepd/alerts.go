@@ -23,6 +23,10 @@ type alertLog struct {
 	node string
 	logf func(string, ...any)
 
+	// sent is handed each alert added (by add or raise), outside the
+	// lock, for delivery; nil: none.
+	sent func(api.Alert)
+
 	mu     sync.Mutex
 	alerts []api.Alert
 	next   int64
@@ -34,10 +38,18 @@ func newAlertLog(path, node string, logf func(string, ...any)) *alertLog {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			var a api.Alert
-			if json.Unmarshal(sc.Bytes(), &a) == nil {
-				l.alerts = append(l.alerts, a)
-				l.next = max(l.next, a.ID+1)
+			if json.Unmarshal(sc.Bytes(), &a) != nil {
+				continue
 			}
+			// A later line of the same alert is its deliveries' outcome.
+			if n := len(l.alerts); n > 0 && a.ID <= l.alerts[n-1].ID {
+				if i := l.index(a.ID); i >= 0 {
+					l.alerts[i] = a
+				}
+				continue
+			}
+			l.alerts = append(l.alerts, a)
+			l.next = max(l.next, a.ID+1)
 		}
 		f.Close()
 		if n := len(l.alerts); n > maxAlerts {
@@ -85,7 +97,6 @@ func (l *alertLog) add(t time.Time, a membership.Alert) {
 		msg += ": " + a.Detail
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	// A condition that ends clears the alerts that raised it.
 	if clears, ok := clearedBy[a.Kind]; ok {
 		for i := range l.alerts {
@@ -95,12 +106,57 @@ func (l *alertLog) add(t time.Time, a membership.Alert) {
 			}
 		}
 	}
-	al := api.Alert{ID: l.next, Time: t.UTC(), Severity: c.severity, Node: l.node, Code: c.code, Message: msg}
+	al := l.appendLocked(api.Alert{Time: t.UTC(), Severity: c.severity, Code: c.code, Message: msg})
+	l.mu.Unlock()
+	if l.sent != nil {
+		l.sent(al)
+	}
+}
+
+// raise adds an alert that is not the membership's (a VM's, a test
+// alert); notify says whether it goes to l.sent.
+func (l *alertLog) raise(t time.Time, severity, code, msg string, notify bool) api.Alert {
+	l.mu.Lock()
+	al := l.appendLocked(api.Alert{Time: t.UTC(), Severity: severity, Code: code, Message: msg})
+	l.mu.Unlock()
+	if notify && l.sent != nil {
+		l.sent(al)
+	}
+	return al
+}
+
+func (l *alertLog) appendLocked(al api.Alert) api.Alert {
+	al.ID, al.Node = l.next, l.node
 	l.next++
 	l.alerts = append(l.alerts, al)
 	if len(l.alerts) > maxAlerts {
 		l.alerts = slices.Delete(l.alerts, 0, len(l.alerts)-maxAlerts)
 	}
+	l.write(al)
+	return al
+}
+
+// delivered records how sending alert id went.
+func (l *alertLog) delivered(id int64, ds []api.Delivery) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := l.index(id); i >= 0 {
+		l.alerts[i].Deliveries = slices.Clone(ds)
+		l.write(l.alerts[i])
+	}
+}
+
+func (l *alertLog) index(id int64) int {
+	i, ok := slices.BinarySearchFunc(l.alerts, id, func(a api.Alert, id int64) int { return int(a.ID - id) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// write appends al to the file; a later line of the same id replaces an
+// earlier one when the file is read back.
+func (l *alertLog) write(al api.Alert) {
 	b, _ := json.Marshal(al)
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err == nil {

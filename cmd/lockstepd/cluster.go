@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lockstep-ft/lockstep/agent/alert"
 	"github.com/lockstep-ft/lockstep/agent/api"
 	"github.com/lockstep-ft/lockstep/agent/heartbeat"
 	"github.com/lockstep-ft/lockstep/agent/member"
@@ -64,6 +65,7 @@ type clusterd struct {
 	runner *member.Runner
 	tr     *heartbeat.Transport
 	alerts *alertLog
+	sender *alertSender
 	trust  pki.Trust
 
 	// vms is nil if the node could not set up its VM service (vmsErr).
@@ -89,6 +91,10 @@ func (c *clusterd) start(ctx context.Context, cfg nodeconfig.Config, res netcfg.
 	id := c.id
 	c.trust = pki.TrustSystem(id.System)
 	c.alerts = newAlertLog(filepath.Join(c.stateDir, "alerts.jsonl"), fmt.Sprintf("node%d", id.NodeID), c.logf)
+	c.sender = &alertSender{ctx: ctx, settings: c.alertSettings, email: alert.SendEmail, trap: alert.SendTrap,
+		system: id.System.Name, systemID: id.System.ID, record: c.alerts.delivered, logf: c.vmLogf,
+		retries: alertRetries, sleep: sleepCtx}
+	c.alerts.sent = c.sender.notify
 	ip, err := netip.ParseAddr(id.Config.IP)
 	if err != nil {
 		return fmt.Errorf("system IP %q: %w", id.Config.IP, err)

@@ -149,7 +149,7 @@ func (b *clusterBackend) Network(ctx context.Context, name string) (api.Network,
 }
 
 func (b *clusterBackend) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.Network, error) {
-	if err := b.editNetworks(ctx, func(t *ha.Table) error { return t.CreateNetwork(spec.Name, spec.Ports) }); err != nil {
+	if err := b.editTable(ctx, func(t *ha.Table) error { return t.CreateNetwork(spec.Name, spec.Ports) }); err != nil {
 		return api.Network{}, err
 	}
 	b.c.vmLogf("networks: created %s (ports %v)", spec.Name, spec.Ports)
@@ -160,7 +160,7 @@ func (b *clusterBackend) ModifyNetwork(ctx context.Context, name string, change 
 	if change.Name != "" && change.Name != name {
 		return api.Network{}, &api.BadSpecError{Problems: []string{"a network cannot be renamed"}}
 	}
-	if err := b.editNetworks(ctx, func(t *ha.Table) error { return t.ModifyNetwork(name, change.Ports) }); err != nil {
+	if err := b.editTable(ctx, func(t *ha.Table) error { return t.ModifyNetwork(name, change.Ports) }); err != nil {
 		return api.Network{}, err
 	}
 	b.c.vmLogf("networks: %s has new ports %v", name, change.Ports)
@@ -168,17 +168,18 @@ func (b *clusterBackend) ModifyNetwork(ctx context.Context, name string, change 
 }
 
 func (b *clusterBackend) DeleteNetwork(ctx context.Context, name string) error {
-	if err := b.editNetworks(ctx, func(t *ha.Table) error { return t.DeleteNetwork(name) }); err != nil {
+	if err := b.editTable(ctx, func(t *ha.Table) error { return t.DeleteNetwork(name) }); err != nil {
 		return err
 	}
 	b.c.vmLogf("networks: deleted %s", name)
 	return nil
 }
 
-// editNetworks changes the table's networks on the primary, as VM changes
-// are made: the commit hands the table to this node's bridges and to the
-// peer, whose bridges follow when it takes it.
-func (b *clusterBackend) editNetworks(ctx context.Context, fn func(*ha.Table) error) error {
+// editTable changes the system's settings kept in the VM table (its
+// networks, where alerts go) on the primary, as VM changes are made: the
+// commit hands the table to this node's bridges and to the peer, whose
+// bridges follow when it takes it.
+func (b *clusterBackend) editTable(ctx context.Context, fn func(*ha.Table) error) error {
 	s, err := b.svc()
 	if err != nil {
 		return err

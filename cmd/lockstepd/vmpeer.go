@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/api"
@@ -94,9 +96,11 @@ func (s *vmService) onMember(ev member.Event) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			if err := s.mgr.TakeOver(ctx, ev.Resources); err != nil {
+			err := s.mgr.TakeOver(ctx, ev.Resources)
+			if err != nil {
 				s.c.vmLogf("vms: take over %v: %v", ev.Resources, err)
 			}
+			s.takeOverAlert(ev.Resources, err)
 		}()
 	case member.PeerJoined, member.PeerLost, member.BecamePrimary:
 		// superviseLoop hands the table over once the nodes are connected.
@@ -220,4 +224,26 @@ func (s *vmService) superviseLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// takeOverAlert reports VMs taken over from the lost peer: a node loss
+// alert says the node is gone, this one what became of its VMs.
+func (s *vmService) takeOverAlert(res []string, err error) {
+	var vms []string
+	for _, r := range res {
+		if name, ok := strings.CutPrefix(r, ha.ResourcePrefix); ok {
+			vms = append(vms, name)
+		}
+	}
+	if len(vms) == 0 {
+		return
+	}
+	peer := nodeName(1 - s.c.id.NodeID)
+	if err != nil {
+		s.c.alerts.raise(time.Now(), "critical", "vm.takeover_failed",
+			fmt.Sprintf("VMs %s of %s (lost) could not all be started here: %v", strings.Join(vms, ", "), peer, err), true)
+		return
+	}
+	s.c.alerts.raise(time.Now(), "error", "vm.takeover",
+		fmt.Sprintf("VMs %s of %s (lost) run here now: HA VMs restarted, FT VMs went on from their last checkpoint", strings.Join(vms, ", "), peer), true)
 }

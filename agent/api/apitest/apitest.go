@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/api"
+	"github.com/lockstep-ft/lockstep/agent/ha"
 )
 
 // PKI is a CA made for one test and a server certificate it signed for
@@ -122,6 +123,10 @@ type Backend struct {
 	VCDList []api.VCD // by name; see vcds.go
 
 	NetworkList []api.Network // by name, without their VMs; see networks.go
+
+	// Alerting holds the alert settings, with the same rules as the
+	// agent's (ha.Table); see alerts.go.
+	Alerting ha.Table
 
 	// Disks are each node's logical disks in no storage group, by stable
 	// id; see storage.go.
