@@ -220,6 +220,15 @@ func ftFailover(t *testing.T, l *Lab, e *Echo, logf func(string, ...any)) {
 	waitNodes(t, l, "", "node0 back (FT)", func(ns []apiNode) string { return allHealthy(ns) })
 	waitFT(t, l, "FT VM after node0's return", "node1", 10*time.Minute)
 	logf("FT VM protected again (secondary on node0) %v after node0's power-on", time.Since(start).Round(time.Second))
+	// node1's alert history tells the administrator both steps.
+	for code, text := range map[string]string{
+		"vm.takeover":  ftVM + " of node0 (lost) run here now",
+		"vm.protected": "FT VM " + ftVM + " is protected: it runs on node1, its secondary on node0",
+	} {
+		if !hasAlert(t, l, code, text) {
+			t.Errorf("no %s alert saying %q", code, text)
+		}
+	}
 	b := ftConsole(t, l, "FT VM protected again", time.Minute, func(b *seqlog.Boot) string { return "" })
 	if b.Short() != before.Short() {
 		t.Errorf("the FT VM's guest rebooted when it was protected again: guest %s, was %s", b.Short(), before.Short())

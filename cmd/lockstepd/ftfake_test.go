@@ -225,8 +225,15 @@ type ftHarness struct {
 	log  *ftLog
 	recs map[string]*ha.Record
 
-	mu sync.Mutex
-	st membership.Status
+	mu     sync.Mutex
+	st     membership.Status
+	alerts []string // raised: "<severity> <code>: <message>"
+}
+
+func (h *ftHarness) raised() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.alerts)
 }
 
 func (h *ftHarness) status() membership.Status {
@@ -267,6 +274,11 @@ func newFTHarness(t *testing.T, self int) *ftHarness {
 		crashed: func(name string) error {
 			l.add("move %s", name)
 			return h.r.Migrate(context.Background(), name)
+		},
+		alert: func(severity, code, msg string) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.alerts = append(h.alerts, severity+" "+code+": "+msg)
 		},
 		logf:    func(string, ...any) {}, // goroutines log after the test ends
 		Backoff: 20 * time.Millisecond, Poll: time.Millisecond, OrphanGrace: 30 * time.Millisecond})

@@ -57,6 +57,7 @@ func (r *ftRunner) protectLoop(ctx context.Context, name string, e *ftEntry) {
 		e.set(r.peerName, "")
 		e.setProtected(true)
 		r.logf("vms: %s is protected: its secondary runs on %s", name, r.peerName)
+		r.alert("info", "vm.protected", fmt.Sprintf("FT VM %s is protected: it runs on %s, its secondary on %s", name, r.self, r.peerName))
 		why := r.waitLost(ctx, e, lost)
 		if why == "" {
 			return
@@ -80,8 +81,10 @@ func (r *ftRunner) protectLoop(ctx context.Context, name string, e *ftEntry) {
 		e.setProtected(false)
 		if err != nil {
 			r.logf("vms: %s: %s, and the failover to this side failed: %v", name, why, err)
+			r.alert("critical", "vm.ft_failover_failed", fmt.Sprintf("FT VM %s: %s, and going on alone on %s failed: %v", name, why, r.self, err))
 		} else {
 			r.logf("vms: %s: %s; it runs on here alone", name, why)
+			r.alert("error", "vm.unprotected", fmt.Sprintf("FT VM %s runs unprotected on %s: %s; protecting again in %v", name, r.self, why, r.Backoff))
 		}
 		r.stopPeerSecondary(name)
 		e.set("", fmt.Sprintf("%s; protecting again in %v", why, r.Backoff))

@@ -47,7 +47,11 @@ type ftConfig struct {
 	// itself while the pair was protected (the VM service's move, which
 	// ends in Migrate): the secondary holds the guest's last checkpoint.
 	crashed func(name string) error
-	logf    func(string, ...any)
+	// alert raises an alert (alertLog.raise, sent): a VM's protection
+	// lost or regained is the administrator's business, not only the
+	// console's.
+	alert func(severity, code, msg string)
+	logf  func(string, ...any)
 
 	// Backoff is the pause before protecting again after a failure or a
 	// loss of the secondary; Poll how often the membership is read while

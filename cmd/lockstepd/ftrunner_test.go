@@ -88,6 +88,13 @@ func TestFTLostSecondaryContinuesAloneAtOnceThenReprotects(t *testing.T) {
 		t.Errorf("the secondary was stopped before the failover here: %q", lines)
 	}
 	eventually(t, "protection again", func() bool { return h.log.count("protect web") == 2 })
+	want := []string{"info vm.protected: FT VM web is protected: it runs on node0, its secondary on node1",
+		"error vm.unprotected: FT VM web runs unprotected on node0: the secondary on node1 was lost; protecting again in 20ms",
+		"info vm.protected: FT VM web is protected: it runs on node0, its secondary on node1"}
+	eventually(t, "alerts", func() bool { return len(h.raised()) == 3 })
+	if got := h.raised(); !slices.Equal(got, want) {
+		t.Errorf("alerts %q\nwant   %q", got, want)
+	}
 }
 
 func TestFTPeerLossContinuesAloneOnlyOnThePrimary(t *testing.T) {

@@ -24,7 +24,10 @@ func (s *vmService) newFTRunnerFor(eng ftEngine) *ftRunner {
 		claim:   s.claimCurrent,
 		console: s.linkConsole,
 		crashed: s.moveCrashedFT,
-		logf:    s.c.vmLogf,
+		alert: func(severity, code, msg string) {
+			s.c.alerts.raise(time.Now(), severity, code, msg, true)
+		},
+		logf: s.c.vmLogf,
 	})
 }
 
