@@ -116,6 +116,7 @@ func (s *Server) routes() {
 	s.handle("POST", "/api/v1/login", s.login, false)
 	s.handle("POST", "/api/v1/logout", s.logout, true)
 	s.handle("GET", "/api/v1/system", s.system, true)
+	s.handle("GET", "/metrics", s.metrics, true)
 	s.handle("GET", "/api/v1/nodes", s.nodes, true)
 	s.handle("GET", "/api/v1/nodes/{id}", s.node, true)
 	s.handle("POST", "/api/v1/nodes/{id}/{action}", s.action, true)
