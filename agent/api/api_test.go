@@ -147,6 +147,8 @@ func TestAuthRequiredEverywhereButHealthz(t *testing.T) {
 		{"POST", "/api/v1/nodes/node0/shutdown"}, {"POST", "/api/v1/nodes/node0/reboot"},
 		{"GET", "/api/v1/alerts"}, {"POST", "/api/v1/logout"},
 		{"GET", "/api/v1/alerts/settings"}, {"PUT", "/api/v1/alerts/settings"}, {"POST", "/api/v1/alerts/test"},
+		{"GET", "/metrics"}, {"GET", "/api/v1/users"}, {"POST", "/api/v1/users"}, {"PUT", "/api/v1/users/rita"},
+		{"DELETE", "/api/v1/users/rita"}, {"GET", "/api/v1/audit"},
 		{"GET", "/api/v1/vms"}, {"POST", "/api/v1/vms"}, {"GET", "/api/v1/vms/web"}, {"PATCH", "/api/v1/vms/db"},
 		{"DELETE", "/api/v1/vms/db"}, {"POST", "/api/v1/vms/db/start"}, {"POST", "/api/v1/vms/web/shutdown"},
 		{"POST", "/api/v1/vms/web/poweroff"}, {"POST", "/api/v1/vms/web/migrate"}, {"GET", "/api/v1/vms/web/console"},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -189,6 +190,7 @@ func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, user, pas
 			"too many failed logins from "+ip+"; try again in "+strconv.Itoa(secs)+"s")
 		return false
 	}
+	setRequestUser(r, user)
 	if !s.verify(user, password) {
 		s.limiter.fail(ip)
 		s.log.Printf("api: failed login for %q from %s", user, ip)
@@ -202,31 +204,48 @@ func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, user, pas
 
 // authed wraps a handler with authentication: a bearer token from login,
 // or HTTP basic auth with the password (for scripts that keep no state).
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) authed(need string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		var user string
 		scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		switch {
 		case strings.EqualFold(scheme, "Bearer"):
-			if _, ok := s.sessions.check(strings.TrimSpace(cred)); !ok {
+			u, ok := s.sessions.check(strings.TrimSpace(cred))
+			if !ok {
 				challenge(w, true)
 				s.writeError(w, http.StatusUnauthorized, CodeInvalidToken, "the session has expired or is not valid; log in again")
 				return
 			}
+			user = u
 		case strings.EqualFold(scheme, "Basic"):
-			user, pw, ok := r.BasicAuth()
+			u, pw, ok := r.BasicAuth()
 			if !ok {
 				challenge(w, false)
 				s.writeError(w, http.StatusUnauthorized, CodeBadCredentials, "malformed basic authorization header")
 				return
 			}
-			if !s.checkPassword(w, r, user, pw) {
+			if !s.checkPassword(w, r, u, pw) {
 				return
 			}
+			user = u
 		default:
 			challenge(w, false)
 			s.writeError(w, http.StatusUnauthorized, CodeAuthRequired, "authentication required: log in, or use basic auth")
 			return
 		}
-		h(w, r)
+		setRequestUser(r, user)
+		role := s.roleOf(user)
+		if role == "" {
+			// Deleted while its session lived.
+			challenge(w, true)
+			s.writeError(w, http.StatusUnauthorized, CodeInvalidToken, "user "+user+" no longer exists")
+			return
+		}
+		if RoleRank(role) < RoleRank(need) {
+			s.writeError(w, http.StatusForbidden, CodeForbidden,
+				"user "+user+" ("+role+") may not "+r.Method+" "+r.URL.Path+": that needs the role "+need+" or higher")
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, user)))
 	}
 }

@@ -28,6 +28,17 @@ type Backend interface {
 	SetAlertSettings(ctx context.Context, s AlertSettings) (AlertSettings, error)
 	TestAlert(ctx context.Context) (AlertTestResult, error)
 
+	// Users and the audit log (SPEC A16). CreateUser and ModifyUser
+	// return a *BadSpecError for a name, role or password that is wrong,
+	// a Conflict for what the built-in admin cannot be or a user that
+	// exists; ModifyUser changes the role or password given. Audit is
+	// both nodes' audit logs, newest first, like Alerts.
+	Users(ctx context.Context) ([]User, error)
+	CreateUser(ctx context.Context, spec UserSpec) (User, error)
+	ModifyUser(ctx context.Context, name string, change UserSpec) (User, error)
+	DeleteUser(ctx context.Context, name string) error
+	Audit(ctx context.Context, since time.Time, limit int) ([]AuditRecord, error)
+
 	// The node actions (SPEC A11). They return once the action is under
 	// way. An action the agent cannot do yet returns NotSupported; one
 	// refused in the current state (e.g. shutting down the last healthy

@@ -45,6 +45,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !s.checkPassword(w, r, req.User, req.Password) {
 		return
 	}
+	if s.roleOf(req.User) == "" {
+		challenge(w, false)
+		s.writeError(w, http.StatusUnauthorized, CodeBadCredentials, "wrong user or password")
+		return
+	}
 	tok, err := s.sessions.create(req.User)
 	if err != nil {
 		s.writeError(w, http.StatusInternalServerError, CodeInternal, "creating a session failed")
@@ -177,7 +182,7 @@ func alertQuery(q url.Values) (since time.Time, limit int, err error) {
 				return since, 0, fmt.Errorf("parameter \"limit\": %q is not a number from 1 to %d", v[0], MaxAlertLimit)
 			}
 		default:
-			return since, 0, fmt.Errorf("unknown parameter %q; alerts takes since and limit", k)
+			return since, 0, fmt.Errorf("unknown parameter %q; use since and limit", k)
 		}
 	}
 	return since, limit, nil

@@ -11,7 +11,6 @@ import (
 
 	"github.com/lockstep-ft/lockstep/agent/api"
 	"github.com/lockstep-ft/lockstep/agent/api/apitest"
-	"github.com/lockstep-ft/lockstep/nodeconfig"
 )
 
 func TestServe(t *testing.T) {
@@ -77,29 +76,5 @@ func TestServerTLSAddsCAOnce(t *testing.T) {
 	}
 	if len(p.Server.Certificate) != 1 {
 		t.Error("ServerTLS changed its argument's chain")
-	}
-}
-
-func TestAdminVerifier(t *testing.T) {
-	hash, err := nodeconfig.HashPassword("s3cret pass")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := api.AdminVerifier(hash)
-	for _, c := range []struct {
-		user, pw string
-		want     bool
-	}{
-		{"admin", "s3cret pass", true},
-		{"admin", "s3cret", false},
-		{"root", "s3cret pass", false},
-		{"", "", false},
-	} {
-		if got := v(c.user, c.pw); got != c.want {
-			t.Errorf("verify(%q, %q) = %v", c.user, c.pw, got)
-		}
-	}
-	if api.AdminVerifier("")("admin", "") {
-		t.Error("an empty hash accepted an empty password")
 	}
 }

@@ -34,8 +34,16 @@ var (
 type Options struct {
 	Backend Backend // required
 	// Verify checks a user's password; lockstepd passes a closure over
-	// nodeconfig.VerifyPassword and the admin's hash. Required.
+	// nodeconfig.VerifyPassword and the users' hashes. Required.
 	Verify func(user, password string) bool
+	// Role is a user's role (UserRoles), "" for a user that is not (or
+	// no longer) there; it is asked at every request, so that a changed
+	// role or a deleted user takes effect on live sessions. nil: every
+	// user Verify accepts is an administrator.
+	Role func(user string) string
+	// Audit is handed every request that changed something or was
+	// refused for its credentials or role, once answered; nil: none.
+	Audit func(AuditRecord)
 	// TLS is the node's certificate from the system CA (see ServerTLS).
 	// Required by Serve; the API is never served in clear text.
 	TLS *tls.Config
@@ -56,6 +64,9 @@ type Options struct {
 type Server struct {
 	backend  Backend
 	verify   func(user, password string) bool
+	role     func(user string) string
+	audit    func(AuditRecord)
+	now      func() time.Time
 	health   func(context.Context) error
 	tls      *tls.Config
 	log      *log.Logger
@@ -84,6 +95,9 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		backend:  o.Backend,
 		verify:   o.Verify,
+		role:     o.Role,
+		audit:    o.Audit,
+		now:      o.Now,
 		health:   o.Health,
 		tls:      o.TLS,
 		log:      o.Log,
@@ -108,7 +122,21 @@ func or[T comparable](v, def T) T {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store") // tokens and live state
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	s.mux.ServeHTTP(w, r)
+	if s.audit == nil {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	ri := &requestInfo{}
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestKey{}, ri)))
+	st := sw.status
+	if st == 0 {
+		st = http.StatusOK
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead ||
+		st == http.StatusUnauthorized || st == http.StatusForbidden || st == http.StatusTooManyRequests {
+		s.audit(AuditRecord{Time: s.now().UTC(), User: ri.user, Client: clientIP(r), Method: r.Method, Path: r.URL.Path, Status: st})
+	}
 }
 
 func (s *Server) routes() {
@@ -135,7 +163,7 @@ func (s *Server) routes() {
 		s.handle("POST", "/api/v1/vms/{name}/"+a, s.vmAction(a), true)
 	}
 	s.handle("GET", "/api/v1/vms/{name}/console", s.vmConsole, true)
-	s.mux.HandleFunc("/api/v1/vms/{name}/{action}", s.authed(s.noVMAction))
+	s.mux.HandleFunc("/api/v1/vms/{name}/{action}", s.authed(RoleReadOnly, s.noVMAction))
 	s.handle("GET", "/api/v1/storage", s.storage, true)
 	s.handle("POST", "/api/v1/storage", s.createStorage, true)
 	s.handle("POST", "/api/v1/storage/{group}/disks", s.extendStorage, true)
@@ -145,12 +173,17 @@ func (s *Server) routes() {
 	s.handle("GET", "/api/v1/networks/{name}", s.network, true)
 	s.handle("PUT", "/api/v1/networks/{name}", s.modifyNetwork, true)
 	s.handle("DELETE", "/api/v1/networks/{name}", s.deleteNetwork, true)
+	s.handle("GET", "/api/v1/users", s.users, true)
+	s.handle("POST", "/api/v1/users", s.createUser, true)
+	s.handle("PUT", "/api/v1/users/{name}", s.modifyUser, true)
+	s.handle("DELETE", "/api/v1/users/{name}", s.deleteUser, true)
+	s.handle("GET", "/api/v1/audit", s.auditLog, true)
 	s.handle("GET", "/api/v1/vcds", s.vcds, true)
 	s.handle("PUT", "/api/v1/vcds/{name}", s.putVCD, true)
 	s.handle("DELETE", "/api/v1/vcds/{name}", s.deleteVCD, true)
 	// Anything else is a 404, but only after authentication, so that
 	// the unauthenticated surface is exactly /healthz and login.
-	s.mux.HandleFunc("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("/", s.authed(RoleReadOnly, func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.URL.Path)
 	}))
 }
@@ -160,7 +193,7 @@ func (s *Server) routes() {
 // registered with several methods; the 405 names them all.
 func (s *Server) handle(method, path string, h http.HandlerFunc, auth bool) {
 	if auth {
-		h = s.authed(h)
+		h = s.authed(needRole(method, path), h)
 	}
 	s.mux.HandleFunc(method+" "+path, h)
 	if _, ok := s.allow[path]; !ok {
@@ -174,7 +207,7 @@ func (s *Server) handle(method, path string, h http.HandlerFunc, auth bool) {
 			s.writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+use)
 		}
 		if auth {
-			notAllowed = s.authed(notAllowed)
+			notAllowed = s.authed(RoleReadOnly, notAllowed)
 		}
 		s.mux.HandleFunc(path, notAllowed)
 	}

@@ -163,4 +163,5 @@ const (
 	CodeConflict         = "conflict"
 	CodeNotSupported     = "not_supported"
 	CodeInternal         = "internal"
+	CodeForbidden        = "forbidden"
 )

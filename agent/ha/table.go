@@ -124,6 +124,10 @@ type Table struct {
 	// only, and goes to the peer over the authenticated peer link; the
 	// API never shows it.
 	Alerts *api.AlertSettings `json:"alerts,omitempty"`
+	// Users are the API's users besides the built-in admin, and the
+	// admin once its password was changed (SPEC A16): SHA-512 crypt
+	// hashes, like the installer's.
+	Users map[string]*User `json:"users,omitempty"`
 }
 
 // Newer reports whether t is a later version than u.

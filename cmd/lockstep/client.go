@@ -32,6 +32,7 @@ type cli struct {
 	vcd   vcdFlags
 	sg    storageFlags
 	alert alertSetFlags
+	user  userFlags
 
 	server string // host:port, also the session cache key
 	trust  *trust
@@ -235,6 +236,8 @@ func answerError(resp *http.Response, b []byte) error {
 		ae.spec = "storage request"
 	case p == "/api/v1/alerts/settings":
 		ae.spec = "alert settings"
+	case strings.HasPrefix(p, "/api/v1/users"):
+		ae.spec = "user"
 	}
 	return ae
 }

@@ -36,7 +36,7 @@ func init() {
 		{name: "alert list", summary: "list the alert history, newest first",
 			help:  "--since takes a time (2026-03-01T12:00:00Z, 2026-03-01 12:00, 2026-03-01)\nor an age (90m, 24h, 7d).",
 			flags: alertFlags, run: alertList},
-	}, alertCommands(), []*command{
+	}, alertCommands(), userCommands(), []*command{
 		{name: "login", summary: "log in and remember the session for this server (~/.config/lockstep/token)",
 			help: "The session ends after the server's idle time (30 minutes by default).\nThe system CA that verified the server is remembered with it, so later\ncommands need neither --ca-file nor --fingerprint.",
 			run:  login},

@@ -48,7 +48,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 type command struct {
 	name    string // words, "node info"
 	args    string // "<node>"
-	nargs   int
+	nargs   int    // -1: none or one
 	summary string
 	help    string
 	flags   func(*flag.FlagSet, *cli)
@@ -99,7 +99,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return usagef("%s: %v", cmd.name, err)
 	}
-	if len(pos) != cmd.nargs {
+	if cmd.nargs >= 0 && len(pos) != cmd.nargs || cmd.nargs < 0 && len(pos) > 1 {
 		return usagef("usage: %s", synopsis(cmd))
 	}
 	g.fromEnv(e.getenv)

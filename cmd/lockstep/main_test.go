@@ -47,7 +47,8 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, pki: apitest.NewPKI(t), backend: apitest.NewBackend(), clock: &clock{t: apitest.T0}}
-	s, err := api.New(api.Options{Backend: h.backend, Verify: apitest.Verify, TLS: h.pki.ServerTLS(), Now: h.clock.Now})
+	s, err := api.New(api.Options{Backend: h.backend, Verify: h.backend.VerifyUser, Role: h.backend.Role, Audit: h.backend.Record,
+		TLS: h.pki.ServerTLS(), Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

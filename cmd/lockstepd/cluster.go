@@ -66,6 +66,7 @@ type clusterd struct {
 	tr     *heartbeat.Transport
 	alerts *alertLog
 	sender *alertSender
+	audit  *auditLog
 	trust  pki.Trust
 
 	// vms is nil if the node could not set up its VM service (vmsErr).
@@ -95,6 +96,7 @@ func (c *clusterd) start(ctx context.Context, cfg nodeconfig.Config, res netcfg.
 		system: id.System.Name, systemID: id.System.ID, record: c.alerts.delivered, logf: c.vmLogf,
 		retries: alertRetries, sleep: sleepCtx}
 	c.alerts.sent = c.sender.notify
+	c.audit = newAuditLog(filepath.Join(c.stateDir, "audit.jsonl"), nodeName(id.NodeID), c.logf)
 	ip, err := netip.ParseAddr(id.Config.IP)
 	if err != nil {
 		return fmt.Errorf("system IP %q: %w", id.Config.IP, err)
@@ -144,7 +146,9 @@ func (c *clusterd) start(ctx context.Context, cfg nodeconfig.Config, res netcfg.
 
 	srv, err := api.New(api.Options{
 		Backend: &clusterBackend{c: c},
-		Verify:  api.AdminVerifier(id.Config.AdminPasswordHash),
+		Verify:  c.verifyUser,
+		Role:    c.userRole,
+		Audit:   c.audit.add,
 		TLS:     api.ServerTLS(id.Node, id.System.CACert),
 	})
 	if err != nil {

@@ -31,6 +31,9 @@ func (c *clusterd) servePeer(ctx context.Context) error {
 	mux.HandleFunc("GET /peer/v1/alerts", func(w http.ResponseWriter, r *http.Request) {
 		writePeer(w, http.StatusOK, api.AlertList{Alerts: c.alerts.list(time.Time{}, 1000)})
 	})
+	mux.HandleFunc("GET /peer/v1/audit", func(w http.ResponseWriter, r *http.Request) {
+		writePeer(w, http.StatusOK, api.AuditList{Records: c.audit.list(time.Time{}, api.MaxAlertLimit)})
+	})
 	for _, verb := range []string{"shutdown", "reboot", "workon", "workoff"} {
 		mux.HandleFunc("POST /peer/v1/"+verb, func(w http.ResponseWriter, r *http.Request) {
 			if err := c.selfAction(verb); err != nil {

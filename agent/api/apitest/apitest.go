@@ -124,9 +124,10 @@ type Backend struct {
 
 	NetworkList []api.Network // by name, without their VMs; see networks.go
 
-	// Alerting holds the alert settings, with the same rules as the
-	// agent's (ha.Table); see alerts.go.
+	// Alerting holds the alert settings and the users, with the same
+	// rules as the agent's (ha.Table); see alerts.go and users.go.
 	Alerting ha.Table
+	AuditLog []api.AuditRecord // oldest first; see users.go
 
 	// Disks are each node's logical disks in no storage group, by stable
 	// id; see storage.go.
