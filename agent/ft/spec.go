@@ -94,6 +94,12 @@ type Side struct {
 	// the replication link (Protect needs both monitors). It has no
 	// authentication: bind it to the replication link's address only.
 	QMPAddr string
+	// Console is the file the guest's serial console is appended to; ""
+	// for console.log in WorkDir. Where both sides of a VM may share a
+	// WorkDir in turn (one node runs the primary, later a secondary), the
+	// secondary writes a file of its own: its output past the last
+	// checkpoint is speculative and must not extend the primary's.
+	Console string
 }
 
 // Link is the replication link between the two nodes: the addresses of
@@ -328,7 +334,12 @@ func (s Side) QMPSocket() string { return s.sock("qmp") }
 
 // ConsoleLog is the file the guest's first serial port is written to
 // (appended: a restarted QEMU keeps the history).
-func (s Side) ConsoleLog() string { return filepath.Join(s.WorkDir, "console.log") }
+func (s Side) ConsoleLog() string {
+	if s.Console != "" {
+		return s.Console
+	}
+	return filepath.Join(s.WorkDir, "console.log")
+}
 
 // QEMULog is QEMU's own standard output and error.
 func (s Side) QEMULog() string { return filepath.Join(s.WorkDir, "qemu.log") }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -119,6 +120,7 @@ func (e *qemuEngine) spec(vm ftVM, primary bool) (ft.Spec, error) {
 			MirrorPort: p.Mirror, ComparePort: p.Compare, MigrationPort: p.Migration, NBDPort: p.NBD},
 	}
 	s.Secondary.QMPAddr = netip.AddrPortFrom(sec, uint16(p.QMP)).String()
+	s.Secondary.Console = filepath.Join(vm.WorkDir, ftSecondaryConsole)
 	if err := s.Validate(); err != nil {
 		return ft.Spec{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
@@ -220,6 +222,11 @@ func (e *qemuEngine) startSide(ctx context.Context, vm ftVM, spec ft.Spec, role 
 	go s.reap()
 	return s, nil
 }
+
+// ftSecondaryConsole is the secondary's console log in the VM's work
+// directory (ft.Side.Console): once it takes over, the VM's console shows
+// it; until then nothing does.
+const ftSecondaryConsole = "secondary-console.log"
 
 // qemuSide is one QEMU of an FT VM here, as primary or secondary.
 type qemuSide struct {

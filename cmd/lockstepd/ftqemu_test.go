@@ -47,6 +47,8 @@ func TestQEMUSpec(t *testing.T) {
 		Netdev: "tap,ifname=lsft3n0,script=no,downscript=no"}
 	secSide := side
 	secSide.QMPAddr = "169.254.100.2:20019"
+	// The secondary's console is a file of its own (speculative output).
+	secSide.Console = "/var/lib/lockstep/ft/web/secondary-console.log"
 	want := ft.Spec{Name: "web", VCPUs: 2, MemoryMiB: 1024, Accel: "kvm",
 		CDROM: "/var/lib/lockstep/vcd/d.iso", MAC: "52:54:00:00:00:01", DiskSize: 10<<30 + 4096,
 		CheckpointDelay: 2 * time.Second,
@@ -62,14 +64,15 @@ func TestQEMUSpec(t *testing.T) {
 		t.Errorf("node1's spec as secondary (%v):\n%+v\nwant node0's\n%+v", err, peer, s)
 	}
 	// After node1's secondary took over, node1's spec as primary is the
-	// swapped one (only the TCP monitor stays with the secondary), and
-	// node0's new secondary derives the same.
+	// swapped one (only the TCP monitor and the console file of its own
+	// stay with the secondary), and node0's new secondary derives the same.
 	next, err := e.spec(testFTVM(t, 1), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	swapped := s.Swap()
 	swapped.Primary.QMPAddr, swapped.Secondary.QMPAddr = "", "169.254.100.1:20019"
+	swapped.Primary.Console, swapped.Secondary.Console = "", secSide.Console
 	if !reflect.DeepEqual(next, swapped) {
 		t.Errorf("node1's spec as primary:\n%+v\nwant the swap\n%+v", next, swapped)
 	}

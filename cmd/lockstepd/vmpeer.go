@@ -70,12 +70,12 @@ func (s *vmService) vmPeerRoutes(mux *http.ServeMux) {
 		if err != nil || n < 1 || n > 1<<20 {
 			n = 64 << 10
 		}
-		b, err := s.consoleTail(r.PathValue("name"), n)
+		t, err := s.consoleTail(r.PathValue("name"), n)
 		if err != nil {
 			writePeer(w, http.StatusInternalServerError, api.Error{Error: err.Error(), Code: api.CodeInternal})
 			return
 		}
-		writePeer(w, http.StatusOK, consoleTail{Data: b})
+		writePeer(w, http.StatusOK, t)
 	})
 }
 

@@ -672,39 +672,60 @@ func (b *clusterBackend) VMConsole(ctx context.Context, name string, max int) ([
 	if _, ok := s.mgr.Table().VMs[name]; !ok {
 		return nil, fmt.Errorf("vm %q: %w", name, api.ErrNotFound)
 	}
-	if node, ok := s.where()[name]; ok && node != nodeName(s.c.id.NodeID) {
+	peerTail := func() (consoleTail, error) {
 		var out consoleTail
 		err := s.c.peerDo(ctx, "GET", fmt.Sprintf("/peer/v1/vms/%s/console?bytes=%d", name, max), nil, &out, 10*time.Second)
-		return out.Data, err
+		return out, err
 	}
-	return s.consoleTail(name, max)
-}
-
-// consoleTail is the peer service's answer with a console's tail.
-type consoleTail struct {
-	Data []byte `json:"data"`
-}
-
-func (s *vmService) consoleTail(name string, max int) ([]byte, error) {
-	f, err := os.Open(s.consolePath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return []byte{}, nil
+	if node, ok := s.where()[name]; ok {
+		if node == nodeName(s.c.id.NodeID) {
+			t, err := s.consoleTail(name, max)
+			return t.Data, err
+		}
+		t, err := peerTail()
+		return t.Data, err
 	}
+	// A stopped VM's console is the one written last: the node that ran
+	// it last, whichever node answers.
+	local, err := s.consoleTail(name, max)
 	if err != nil {
 		return nil, err
+	}
+	if s.c.runner.Status().Connected {
+		if peer, err := peerTail(); err == nil && peer.ModTime.After(local.ModTime) {
+			return peer.Data, nil
+		}
+	}
+	return local.Data, nil
+}
+
+// consoleTail is a console's tail and when it was last written (zero if
+// there is none), also as the peer service answers it.
+type consoleTail struct {
+	Data    []byte    `json:"data"`
+	ModTime time.Time `json:"mod_time,omitzero"`
+}
+
+func (s *vmService) consoleTail(name string, max int) (consoleTail, error) {
+	f, err := os.Open(s.consolePath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return consoleTail{Data: []byte{}}, nil
+	}
+	if err != nil {
+		return consoleTail{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return consoleTail{}, err
 	}
 	off := max64(0, st.Size()-int64(max))
 	b := make([]byte, st.Size()-off)
 	n, err := f.ReadAt(b, off)
 	if err != nil && n < len(b) {
-		return nil, err
+		return consoleTail{}, err
 	}
-	return b[:n], nil
+	return consoleTail{Data: b[:n], ModTime: st.ModTime()}, nil
 }
 
 func max64(a, b int64) int64 {
