@@ -72,7 +72,7 @@ func SendEmail(ctx context.Context, e api.EmailSettings, password string, m Mess
 		return fmt.Errorf("smtp %s: no recipient", addr)
 	}
 	for _, a := range append([]string{e.From}, e.To...) {
-		if !mailbox(a) {
+		if !api.ValidMailbox(a) {
 			return fmt.Errorf("smtp %s: %q is not an address (name@domain)", addr, a)
 		}
 	}
@@ -175,11 +175,6 @@ func SendEmail(ctx context.Context, e api.EmailSettings, password string, m Mess
 
 // mailbox accepts a bare address, as SMTP's MAIL FROM and RCPT TO and
 // the headers take it.
-func mailbox(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Name == "" && a.Address == s && !strings.ContainsAny(s, "\r\n<>")
-}
-
 func hasWord(list, w string) bool {
 	for _, f := range strings.Fields(list) {
 		if strings.EqualFold(f, w) {
@@ -194,7 +189,7 @@ func hasWord(list, w string) bool {
 // RFC 5321 asks for when there is no name; a bare "localhost" is refused
 // by some servers.
 func heloName(local net.Addr) string {
-	if h, err := os.Hostname(); err == nil && strings.Contains(strings.Trim(h, "."), ".") && hostName(h) {
+	if h, err := os.Hostname(); err == nil && strings.Contains(strings.Trim(h, "."), ".") && api.ValidHostName(h) {
 		return h
 	}
 	if ta, ok := local.(*net.TCPAddr); ok {
@@ -206,20 +201,6 @@ func heloName(local net.Addr) string {
 	return "localhost"
 }
 
-func hostName(h string) bool {
-	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return len(h) <= 253
-}
-
 // messageID is a new, random Message-ID in the domain of from, or, when
 // that is no plain domain name, one made of the system id.
 func messageID(from, systemID string) (string, error) {
@@ -228,7 +209,7 @@ func messageID(from, systemID string) (string, error) {
 		return "", err
 	}
 	domain := from[strings.LastIndexByte(from, '@')+1:]
-	if !hostName(domain) {
+	if !api.ValidHostName(domain) {
 		domain = strings.Map(func(r rune) rune {
 			if r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-') {
 				return r

@@ -295,7 +295,7 @@ func TestFold(t *testing.T) {
 
 func TestHelloName(t *testing.T) {
 	n := heloName(&net.TCPAddr{IP: net.ParseIP("192.0.2.7")})
-	if !hostName(n) && n != "[192.0.2.7]" {
+	if !api.ValidHostName(n) && n != "[192.0.2.7]" {
 		t.Errorf("heloName %q", n)
 	}
 }

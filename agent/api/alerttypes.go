@@ -185,7 +185,7 @@ func (e EmailSettings) validate(password string) []string {
 	if strings.ContainsAny(e.Username+password, "\x00\r\n") {
 		p = append(p, "email: username and password cannot hold NUL or line breaks")
 	}
-	if !validMailbox(e.From) {
+	if !ValidMailbox(e.From) {
 		p = append(p, fmt.Sprintf("email: from %q is not an address (name@domain)", e.From))
 	}
 	if len(e.To) == 0 {
@@ -195,24 +195,25 @@ func (e EmailSettings) validate(password string) []string {
 		p = append(p, fmt.Sprintf("email: to: %d recipients; at most %d", len(e.To), MaxEmailRecipients))
 	}
 	for _, to := range e.To {
-		if !validMailbox(to) {
+		if !ValidMailbox(to) {
 			p = append(p, fmt.Sprintf("email: to %q is not an address (name@domain)", to))
 		}
 	}
 	return p
 }
 
-// validMailbox accepts a bare address: it goes into SMTP's MAIL FROM and
+// ValidMailbox accepts a bare address: it goes into SMTP's MAIL FROM and
 // RCPT TO as it is, so no display name and no line breaks.
-func validMailbox(s string) bool {
+func ValidMailbox(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Name == "" && a.Address == s && strings.Contains(s, "@") && !strings.ContainsAny(s, "\r\n<>")
 }
 
-func validHost(h string) bool {
-	if net.ParseIP(h) != nil {
-		return true
-	}
+func validHost(h string) bool { return net.ParseIP(h) != nil || ValidHostName(h) }
+
+// ValidHostName accepts a DNS host name (letters, digits and '-' in
+// labels of 1 to 63, at most 253 in all, an optional final dot).
+func ValidHostName(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}

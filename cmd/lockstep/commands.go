@@ -103,17 +103,9 @@ func alertFlags(fs *flag.FlagSet, c *cli) {
 }
 
 func alertList(ctx context.Context, c *cli, _ []string) error {
-	q := url.Values{}
-	if c.limit < 1 || c.limit > api.MaxAlertLimit {
-		return usagef("--limit %d: use 1 to %d", c.limit, api.MaxAlertLimit)
-	}
-	q.Set("limit", strconv.Itoa(c.limit))
-	if c.since != "" {
-		t, err := parseSince(c.since, c.now(), c.loc)
-		if err != nil {
-			return &usageError{err.Error()}
-		}
-		q.Set("since", t.UTC().Format(time.RFC3339))
+	q, err := c.listQuery()
+	if err != nil {
+		return err
 	}
 	if err := c.connect(); err != nil {
 		return err
@@ -123,6 +115,24 @@ func alertList(ctx context.Context, c *cli, _ []string) error {
 		return err
 	}
 	return decodeShow(c, b, showAlerts)
+}
+
+// listQuery is the query of a history list (alerts, audit records) from
+// --limit and --since.
+func (c *cli) listQuery() (url.Values, error) {
+	q := url.Values{}
+	if c.limit < 1 || c.limit > api.MaxAlertLimit {
+		return nil, usagef("--limit %d: use 1 to %d", c.limit, api.MaxAlertLimit)
+	}
+	q.Set("limit", strconv.Itoa(c.limit))
+	if c.since != "" {
+		t, err := parseSince(c.since, c.now(), c.loc)
+		if err != nil {
+			return nil, &usageError{err.Error()}
+		}
+		q.Set("since", t.UTC().Format(time.RFC3339))
+	}
+	return q, nil
 }
 
 // parseSince reads --since: an absolute time (RFC 3339, or a date and

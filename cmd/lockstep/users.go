@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/lockstep-ft/lockstep/agent/api"
 )
@@ -171,17 +169,9 @@ func showUsers(c *cli, l api.UserList) error {
 }
 
 func auditList(ctx context.Context, c *cli, _ []string) error {
-	q := url.Values{}
-	if c.limit < 1 || c.limit > api.MaxAlertLimit {
-		return usagef("--limit %d: use 1 to %d", c.limit, api.MaxAlertLimit)
-	}
-	q.Set("limit", strconv.Itoa(c.limit))
-	if c.since != "" {
-		t, err := parseSince(c.since, c.now(), c.loc)
-		if err != nil {
-			return &usageError{err.Error()}
-		}
-		q.Set("since", t.UTC().Format(time.RFC3339))
+	q, err := c.listQuery()
+	if err != nil {
+		return err
 	}
 	if err := c.connect(); err != nil {
 		return err
