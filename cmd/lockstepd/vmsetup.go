@@ -87,6 +87,7 @@ func (c *clusterd) startVMs(ctx context.Context) (*vmService, error) {
 	// missing, and a take-over may come with the first heartbeats.
 	s.mgr.ApplyNetworks(ctx)
 	go s.bridgeLoop(ctx)
+	go s.volumeLoop(ctx)
 	go func() {
 		if err := s.mgr.Prepare(ctx); err != nil {
 			c.vmLogf("vms: preparing volumes: %v", err)
