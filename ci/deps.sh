@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 # Test: QEMU with SeaBIOS and OVMF boots the ISO; xorriso, fdisk and mtools inspect it;
 # drbd-utils' drbdadm-84 and drbdmeta check the agent's DRBD configuration and metadata sizes.
 # python3-aiosmtpd and snmptrapd receive agent/alert's emails and traps; python3-pysmi parses its MIB.
+# chromium-headless-shell is the real browser that agent/web's console test drives (chromedp).
 build=(ca-certificates gpgv debian-archive-keyring mmdebstrap squashfs-tools libvirt-dev pkg-config gcc libc6-dev) # cgo: libvirt.org/go/libvirt (agent/vm)
 pkgs=("${build[@]}"
       qemu-system-x86 qemu-utils ovmf seabios xorriso fdisk mtools gdisk isolinux time bc
-      grub-common grub-emu kmod drbd-utils python3-aiosmtpd snmptrapd python3-pysmi)
+      grub-common grub-emu kmod drbd-utils python3-aiosmtpd snmptrapd python3-pysmi chromium-headless-shell)
 if [ "${1:-}" = "--build-only" ]; then
   pkgs=("${build[@]}")
 fi

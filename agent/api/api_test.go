@@ -154,7 +154,7 @@ func TestAuthRequiredEverywhereButHealthz(t *testing.T) {
 		{"POST", "/api/v1/vms/web/poweroff"}, {"POST", "/api/v1/vms/web/migrate"}, {"GET", "/api/v1/vms/web/console"},
 		{"POST", "/api/v1/vms/web/explode"}, {"GET", "/api/v1/storage"}, {"GET", "/api/v1/capacity"},
 		{"GET", "/api/v1/vcds"}, {"PUT", "/api/v1/vcds/x.iso"}, {"DELETE", "/api/v1/vcds/debian-13.iso"},
-		{"GET", "/api/v1/nope"}, {"GET", "/"}, {"DELETE", "/api/v1/system"}, {"GET", "/api/v2/system"},
+		{"GET", "/api/v1/nope"}, {"POST", "/"}, {"GET", "/index.html"}, {"DELETE", "/api/v1/system"}, {"GET", "/api/v2/system"},
 	} {
 		resp, b := e.do(r.method, r.path, "", nil)
 		expect(t, resp, b, 401, api.CodeAuthRequired)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/lockstep-ft/lockstep/agent/web"
 )
 
 // Defaults for Options' zero values.
@@ -181,8 +183,12 @@ func (s *Server) routes() {
 	s.handle("GET", "/api/v1/vcds", s.vcds, true)
 	s.handle("PUT", "/api/v1/vcds/{name}", s.putVCD, true)
 	s.handle("DELETE", "/api/v1/vcds/{name}", s.deleteVCD, true)
-	// Anything else is a 404, but only after authentication, so that
-	// the unauthenticated surface is exactly /healthz and login.
+	// The browser console's page and assets are open: it logs in through
+	// the API like any client, and holds no data of its own.
+	s.mux.Handle("GET /{$}", web.Handler())
+	s.mux.Handle("GET /ui/", web.Handler())
+	// Anything else is a 404, but only after authentication, so that the
+	// unauthenticated surface is exactly /healthz, login and the console.
 	s.mux.HandleFunc("/", s.authed(RoleReadOnly, func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.URL.Path)
 	}))

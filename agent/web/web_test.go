@@ -1,0 +1,569 @@
+package web_test
+
+// The console is tested through the API server that serves it, over TLS
+// with the fake backend, and, with LOCKSTEP_NETWORK_TESTS=1 (as `make
+// test` sets it), in a real headless Chromium driven by chromedp: a
+// missing browser then fails the test, naming the Debian package
+// (ci/deps.sh installs it); without the variable that test is skipped.
+// Everything listens on 127.0.0.1 only.
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/lockstep-ft/lockstep/agent/api"
+	"github.com/lockstep-ft/lockstep/agent/api/apitest"
+	"github.com/lockstep-ft/lockstep/agent/web"
+)
+
+// server is an api.Server over TLS on the fake backend, with its users
+// and roles, and a client that trusts the test CA.
+type server struct {
+	t       *testing.T
+	url     string
+	client  *http.Client
+	backend *apitest.Backend
+}
+
+func start(t *testing.T, mod func(*api.Options)) *server {
+	t.Helper()
+	p := apitest.NewPKI(t)
+	b := apitest.NewBackend()
+	o := api.Options{Backend: b, Verify: b.VerifyUser, Role: b.Role, Audit: b.Record}
+	if mod != nil {
+		mod(&o)
+	}
+	s, err := api.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(s)
+	ts.TLS = p.ServerTLS()
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(p.CA)
+	return &server{t: t, url: ts.URL, backend: b,
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
+}
+
+// do sends a request with auth as the Authorization header ("" none)
+// and body as JSON (nil none).
+func (s *server) do(method, path, auth string, body any) (*http.Response, []byte) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp, b
+}
+
+func basic(user, password string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, password)
+	return r.Header.Get("Authorization")
+}
+
+var admin = basic("admin", apitest.Password)
+
+// inline finds a script without src, a style element or attribute, and
+// an event handler attribute.
+var inline = regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|\sstyle=|\son[a-z]+=`)
+
+func TestServedWithoutLogin(t *testing.T) {
+	s := start(t, nil)
+	for _, c := range []struct{ path, typ, has string }{
+		{"/", "text/html; charset=utf-8", `<form id="login-form"`},
+		{"/ui/app.js", "text/javascript; charset=utf-8", "/api/v1/login"},
+		{"/ui/style.css", "text/css; charset=utf-8", ".badge"},
+		{"/ui/favicon.svg", "image/svg+xml", "<svg"},
+	} {
+		resp, b := s.do("GET", c.path, "", nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != c.typ || !strings.Contains(string(b), c.has) {
+			t.Errorf("GET %s: %d %q, want 200 %q with %q", c.path, resp.StatusCode, resp.Header.Get("Content-Type"), c.typ, c.has)
+		}
+		h := resp.Header
+		if csp := h.Get("Content-Security-Policy"); csp != web.CSP || !strings.Contains(csp, "default-src 'self'") ||
+			!strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", c.path, csp)
+		}
+		if h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Cache-Control") != "no-store" {
+			t.Errorf("GET %s: headers %v", c.path, h)
+		}
+	}
+	// No inline script or style for the CSP to refuse: the page's code is
+	// all in app.js.
+	_, page := s.do("GET", "/", "", nil)
+	if m := inline.FindString(string(page)); m != "" {
+		t.Errorf("the page has inline code (%q):\n%s", m, page)
+	}
+	if resp, b := s.do("HEAD", "/", "", nil); resp.StatusCode != 200 || len(b) != 0 {
+		t.Errorf("HEAD /: %d %q", resp.StatusCode, b)
+	}
+	if resp, _ := s.do("GET", "/ui/nope.js", "", nil); resp.StatusCode != 404 {
+		t.Errorf("GET /ui/nope.js: %d, want 404", resp.StatusCode)
+	}
+	// Everything else still needs a login first, then is the API's.
+	for _, c := range []struct {
+		method, path, auth string
+		status             int
+		code               string
+	}{
+		{"GET", "/api/v1/vms", "", 401, api.CodeAuthRequired},
+		{"GET", "/nope", "", 401, api.CodeAuthRequired},
+		{"GET", "/index.html", "", 401, api.CodeAuthRequired},
+		{"POST", "/", "", 401, api.CodeAuthRequired},
+		{"PUT", "/ui/app.js", "", 401, api.CodeAuthRequired},
+		{"GET", "/nope", admin, 404, api.CodeNotFound},
+		{"POST", "/", admin, 404, api.CodeNotFound},
+		{"GET", "/api/v1/vms", admin, 200, ""},
+	} {
+		resp, b := s.do(c.method, c.path, c.auth, nil)
+		var e api.Error
+		_ = json.Unmarshal(b, &e)
+		if resp.StatusCode != c.status || e.Code != c.code || resp.Header.Get("Content-Security-Policy") != "" {
+			t.Errorf("%s %s: %d %s, want %d %q", c.method, c.path, resp.StatusCode, b, c.status, c.code)
+		}
+	}
+	if n := len(s.backend.CallLog()); n != 0 {
+		t.Errorf("calls %q", s.backend.CallLog())
+	}
+}
+
+// findBrowser is Debian's headless Chromium, or the full browser.
+func findBrowser(t *testing.T) string {
+	for _, p := range []string{"chromium-headless-shell", "/usr/lib/chromium/chromium-headless-shell", "chromium"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Fatal("no headless Chromium: install the Debian package chromium-headless-shell (ci/deps.sh does)")
+	return ""
+}
+
+// browser is a tab of a headless Chromium that accepts every dialog
+// (confirm) and keeps their messages.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu         sync.Mutex
+	dialogs    []string
+	exceptions []string
+}
+
+func newBrowser(t *testing.T, ctx context.Context) *browser {
+	bin := findBrowser(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		// The test CA is made afresh by each run and Chromium reads no CA
+		// file from its command line; this is for the test only.
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium's sandbox refuses to run as root
+	}
+	actx, cancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancel)
+	tab, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	b := &browser{t: t, ctx: tab}
+	dialogs := chromedp.Events(tab, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, ev.Message)
+			b.mu.Unlock()
+			_, _ = chromedp.Call(tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	exceptions := chromedp.Events(tab, runtime.ExceptionThrown)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.exceptions = append(b.exceptions, ev.ExceptionDetails.Text+" "+fmt.Sprint(ev.ExceptionDetails.Exception))
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+// stepTimeout bounds one step; the whole test has its own bound.
+const stepTimeout = 15 * time.Second
+
+// do runs actions as one step, failing the test with what the page shows.
+func (b *browser) do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.fatal(step, err)
+	}
+}
+
+// wait waits until the JavaScript expression is true.
+func (b *browser) wait(step, expr string) {
+	b.t.Helper()
+	b.do(step, func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond),
+			chromedp.WithPollingTimeout(stepTimeout))(ctx, t)
+	})
+}
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// shown is the expression "sel is on the page, not hidden, and its text
+// satisfies test" (a JavaScript function of the text).
+func shown(sel, test string) string {
+	return fmt.Sprintf(`(() => { const e = document.querySelector(%s); return !!e && !e.closest('[hidden]') && (%s)(e.textContent); })()`, js(sel), test)
+}
+
+// waitText waits until sel is shown and its text holds want.
+func (b *browser) waitText(sel, want string) {
+	b.t.Helper()
+	b.wait(fmt.Sprintf("waiting for %s to show %q", sel, want), shown(sel, "t => t.includes("+js(want)+")"))
+}
+
+// waitExact waits until sel is shown with the text want exactly.
+func (b *browser) waitExact(sel, want string) {
+	b.t.Helper()
+	b.wait(fmt.Sprintf("waiting for %s to be %q", sel, want), shown(sel, "t => t === "+js(want)))
+}
+
+func (b *browser) waitVisible(sel string) {
+	b.t.Helper()
+	b.wait("waiting for "+sel, shown(sel, "t => true"))
+}
+
+// click clicks sel with the mouse, as a person would.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.do("clicking "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// fill types text into an input, replacing what it held.
+func (b *browser) fill(sel, text string) {
+	b.t.Helper()
+	clear := func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { document.querySelector(%s).value = ""; return true })()`, js(sel)))(ctx, t)
+		return chromedp.Void{}, err
+	}
+	b.do("typing into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), clear, chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.fatal("evaluating "+expr, err)
+	}
+	return s
+}
+
+func (b *browser) dialogLog() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.dialogs)
+}
+
+// fatal fails the test with the step, the error and the page's text.
+func (b *browser) fatal(step string, err error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	b.t.Fatalf("%s: %v\nthe page shows:\n%s", step, err, text)
+}
+
+// shot saves a screenshot to LOCKSTEP_TEST_LOGS, if set, for a person to
+// look at; it checks nothing.
+func (b *browser) shot(name string) {
+	dir := os.Getenv("LOCKSTEP_TEST_LOGS")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "web-"+name+".png"), png, 0o644)
+	}
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+// waitCall waits until the fake backend has been called with call.
+func waitCall(t *testing.T, b *apitest.Backend, call string) {
+	t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for !slices.Contains(b.CallLog(), call) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the backend was not called with %q; calls %q", call, b.CallLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConsoleInBrowser(t *testing.T) {
+	if os.Getenv("LOCKSTEP_NETWORK_TESTS") != "1" {
+		t.Skip("set LOCKSTEP_NETWORK_TESTS=1 to test the console in headless Chromium")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := start(t, nil)
+	fake := s.backend
+	// Text from the system that looks like markup must stay text.
+	const markup = `<b id="injected">not bold</b><img src=x>`
+	fake.Edit(func(f *apitest.Backend) {
+		f.AlertList = append(f.AlertList, api.Alert{ID: 4, Time: apitest.T0, Severity: "info", Code: "test.markup", Message: markup})
+	})
+	b := newBrowser(t, ctx)
+
+	b.do("opening the console", chromedp.Navigate(s.url+"/"))
+	b.waitVisible("#login-form")
+	b.shot("login")
+
+	// A wrong password: the server's message, and still the login form.
+	b.fill("#login-user", "admin")
+	b.fill("#login-password", "not the password")
+	b.click("#login-submit")
+	b.waitText("#message-text", "wrong user or password")
+	b.waitVisible("#login-form")
+	if b.eval(`String(document.getElementById('app-view').hidden) + ' ' + document.getElementById('message').getAttribute('role')`) != "true alert" {
+		t.Fatal("a failed login left the login form, or its message is not an alert")
+	}
+
+	// The dashboard: the system and both nodes as the fake has them.
+	b.fill("#login-password", apitest.Password)
+	b.click("#login-submit")
+	b.waitExact("#system-name", "lab")
+	b.waitText("#system-ip", "192.0.2.100")
+	b.waitExact("#system-state .badge", "degraded")
+	b.waitExact(`tr[data-node="node0"] [data-field="hostname"]`, "alpha")
+	b.waitExact(`tr[data-node="node1"] [data-field="hostname"]`, "beta")
+	b.waitExact(`tr[data-node="node1"] [data-field="state"]`, "maintenance")
+	b.waitText(`tr[data-node="node1"] [data-link="alink0"]`, "flapping")
+	b.waitText(`#capacity-table [data-field="vcpus"]`, "16 (reserve 2, used 6, free 8)")
+	b.waitText("#whoami", "admin")
+	if b.eval(`String(document.getElementById('message').hidden)`) != "true" {
+		t.Fatal("the login error is still shown after logging in")
+	}
+	b.shot("dashboard")
+
+	// A node action asks first, then reaches the backend.
+	b.click(`button[data-node="node1"][data-node-action="workoff"]`)
+	waitCall(t, fake, "workoff node1")
+	b.waitText("#notice", "accepted")
+	if d := b.dialogLog(); len(d) != 1 || !strings.Contains(d[0], "node1 (beta)") {
+		t.Fatalf("dialogs %q, want one asking about node1 (beta)", d)
+	}
+
+	// VMs: power off web, confirmed; the table follows.
+	b.click("#tab-btn-vms")
+	b.waitExact(`tr[data-vm="db"] [data-field="state"]`, "stopped")
+	b.waitExact(`tr[data-vm="web"] [data-field="state"]`, "running")
+	b.waitExact(`tr[data-vm="web"] [data-field="running_on"]`, "node0")
+	b.waitExact(`tr[data-vm="web"] [data-field="ft"]`, "protected")
+	b.waitText(`tr[data-vm="db"] [data-volume="db-sys"]`, "resyncing 42.5 %")
+	b.waitText(`tr[data-vm="web"] [data-field="memory"]`, "8.0 GiB")
+	b.shot("vms")
+	b.click(`button[data-vm="web"][data-action="poweroff"]`)
+	waitCall(t, fake, "vm poweroff web")
+	b.waitExact(`tr[data-vm="web"] [data-field="state"]`, "stopped")
+	b.waitExact(`tr[data-vm="web"] [data-field="running_on"]`, "—")
+	if d := b.dialogLog(); len(d) != 2 || !strings.Contains(d[1], "Power off VM web") {
+		t.Fatalf("dialogs %q, want the second to ask before powering off web", d)
+	}
+
+	// The console shows the fake VM's serial output.
+	b.click(`button[data-vm="web"][data-action="console"]`)
+	b.waitText("#console-title", "web")
+	b.waitText("#console-text", "Debian GNU/Linux 13 web ttyS0")
+	b.waitText("#console-text", "web login:")
+	b.shot("console")
+
+	// Storage groups and networks, read-only.
+	b.click("#tab-btn-storage")
+	b.waitExact(`tr[data-group="sg0"] [data-field="size"]`, "1.5 TiB")
+	b.waitExact(`tr[data-group="fast"] [data-field="free"]`, "894.0 GiB")
+	b.waitExact(`tr[data-network="biz1"] [data-field="bridge"]`, "lsbr-biz1")
+	b.waitText(`tr[data-network="biz1"]`, "node1: problem port enp10s0 not found")
+	b.waitExact(`tr[data-network="biz0"] [data-field="vms"]`, "db, web")
+	b.shot("storage")
+
+	// Alerts, and a test alert with no target set: the 409's message.
+	b.click("#tab-btn-alerts")
+	b.waitText(`tr[data-alert-id="2"] [data-field="message"]`, "alink0 to node0 is down")
+	b.waitExact(`tr[data-alert-id="2"] [data-field="severity"]`, "warning")
+	b.waitText(`tr[data-alert-id="1"] [data-field="message"]`, "node1 (beta) joined the system")
+	b.waitExact(`tr[data-alert-id="1"] [data-field="cleared"]`, "yes")
+	b.waitExact(`tr[data-alert-id="4"] [data-field="message"]`, markup)
+	if n := b.eval(`document.querySelectorAll('#alerts-table tbody tr').length + ' ' + document.querySelectorAll('#injected, #alerts-table img').length`); n != "4 0" {
+		t.Fatalf("alerts shown and elements injected: %s, want 4 0", n)
+	}
+	b.click("#alert-test")
+	b.waitText("#message-text", "no alert target is set")
+	waitCall(t, fake, "alert test")
+	b.shot("alerts")
+
+	// With targets set, each delivery's result; one receiver fails.
+	settings := api.AlertSettings{MinSeverity: "warning", SNMP: []api.SNMPTarget{
+		{Host: "127.0.0.1", Port: 1162, Version: api.SNMPv2c, Community: "public"},
+		{Host: "127.0.0.1", Port: 9, Version: api.SNMPv2c, Community: "public"},
+	}}
+	if resp, body := s.do("PUT", "/api/v1/alerts/settings", admin, settings); resp.StatusCode != 200 {
+		t.Fatalf("alert settings: %d %s", resp.StatusCode, body)
+	}
+	b.click("#alert-test")
+	b.waitText(`#alert-test-deliveries [data-target="snmp 127.0.0.1:1162 v2c"]`, "sent")
+	b.waitText(`#alert-test-deliveries [data-target="snmp 127.0.0.1:9 v2c"]`, "failed connection refused")
+	b.waitText(`tr[data-alert-id="5"] [data-field="code"]`, "system.test")
+	if b.eval(`String(document.getElementById('message').hidden)`) != "true" {
+		t.Fatal("the 409's message is still shown after a test alert that went out")
+	}
+
+	// Logging out ends the session at the server too.
+	tok := b.eval(`JSON.parse(sessionStorage.getItem('lockstep.session')).token`)
+	if resp, body := s.do("GET", "/api/v1/vms", "Bearer "+tok, nil); resp.StatusCode != 200 {
+		t.Fatalf("the console's token before logout: %d %s", resp.StatusCode, body)
+	}
+	b.click("#logout")
+	b.waitVisible("#login-form")
+	b.waitText("#notice", "Logged out")
+	if resp, body := s.do("GET", "/api/v1/vms", "Bearer "+tok, nil); resp.StatusCode != 401 {
+		t.Fatalf("the console's token after logout: %d %s, want 401", resp.StatusCode, body)
+	}
+	if b.eval(`String(sessionStorage.getItem('lockstep.session'))`) != "null" {
+		t.Fatal("the token is still in sessionStorage after logout")
+	}
+
+	// A read-only user sees the server's 403, and nothing is done.
+	rita := api.UserSpec{Name: "rita", Role: api.RoleReadOnly, Password: new("rita-pass-1")}
+	if resp, body := s.do("POST", "/api/v1/users", admin, rita); resp.StatusCode != 201 {
+		t.Fatalf("creating rita: %d %s", resp.StatusCode, body)
+	}
+	b.fill("#login-user", "rita")
+	b.fill("#login-password", "rita-pass-1")
+	b.click("#login-submit")
+	b.waitText("#whoami", "rita")
+	if b.eval(`String(document.getElementById('console-panel').hidden)`) != "true" {
+		t.Fatal("the previous user's VM console is still open")
+	}
+	b.click("#tab-btn-vms")
+	b.waitExact(`tr[data-vm="db"] [data-field="state"]`, "stopped")
+	before := fake.CallLog()
+	b.click(`button[data-vm="db"][data-action="start"]`)
+	b.waitText("#message-text", "user rita (read-only) may not POST /api/v1/vms/db/start")
+	if after := fake.CallLog(); !slices.Equal(before, after) || slices.Contains(after, "vm start db") {
+		t.Fatalf("calls %q after a refused start, want %q", after, before)
+	}
+	b.shot("forbidden")
+
+	// A 401 (here: the user was deleted) goes back to the login form with
+	// the server's message, at the next refresh.
+	if resp, body := s.do("DELETE", "/api/v1/users/rita", admin, nil); resp.StatusCode != 204 {
+		t.Fatalf("deleting rita: %d %s", resp.StatusCode, body)
+	}
+	b.waitVisible("#login-form")
+	b.waitText("#message-text", "user rita no longer exists")
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.exceptions) > 0 {
+		t.Fatalf("the page threw: %q", b.exceptions)
+	}
+}
+
+// TestConsoleIdleLogout: the page's refreshes keep the API session alive,
+// so the console itself ends a session nobody uses, after the API's idle
+// time.
+func TestConsoleIdleLogout(t *testing.T) {
+	if os.Getenv("LOCKSTEP_NETWORK_TESTS") != "1" {
+		t.Skip("set LOCKSTEP_NETWORK_TESTS=1 to test the console in headless Chromium")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := start(t, func(o *api.Options) { o.IdleTimeout = 4 * time.Second })
+	b := newBrowser(t, ctx)
+	b.do("opening the console", chromedp.Navigate(s.url+"/"))
+	b.fill("#login-user", "admin")
+	b.fill("#login-password", apitest.Password)
+	b.click("#login-submit")
+	b.waitExact("#system-name", "lab")
+	tok := b.eval(`JSON.parse(sessionStorage.getItem('lockstep.session')).token`)
+	b.waitVisible("#login-form")
+	b.waitText("#message-text", "Logged out after 4 seconds without activity")
+	if resp, body := s.do("GET", "/api/v1/vms", "Bearer "+tok, nil); resp.StatusCode != 401 {
+		t.Fatalf("the token after the idle logout: %d %s, want 401", resp.StatusCode, body)
+	}
+	// The token may have expired at the API before the logout reached it,
+	// on a slow machine: the request is what counts.
+	if !slices.ContainsFunc(auditLog(s), func(r api.AuditRecord) bool { return r.Path == "/api/v1/logout" }) {
+		t.Fatal("the console did not log out at the API")
+	}
+}
+
+func auditLog(s *server) []api.AuditRecord {
+	var out []api.AuditRecord
+	s.backend.Edit(func(b *apitest.Backend) { out = slices.Clone(b.AuditLog) })
+	return out
+}
