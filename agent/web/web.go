@@ -1,9 +1,10 @@
 // Package web is the browser console (SPEC A15): a static single-page app,
 // embedded in lockstepd, that shows the system, its nodes, VMs, storage,
-// networks and alerts and runs their actions. It holds no logic of its
-// own on the server: the page and its assets are served without a login,
-// and every datum and action goes through the authenticated API
-// (agent/api), under the same roles as the CLI.
+// networks, alerts and their settings, users and the audit log, and runs
+// their actions and forms. It holds no logic of its own on the server:
+// the page and its assets are served without a login, and every datum
+// and action goes through the authenticated API (agent/api), under the
+// same roles as the CLI.
 package web
 
 import (

@@ -567,3 +567,451 @@ func auditLog(s *server) []api.AuditRecord {
 	s.backend.Edit(func(b *apitest.Backend) { out = slices.Clone(b.AuditLog) })
 	return out
 }
+
+// choose picks value in the select sel, as a person's choice does (the
+// page hears a change event), once the option is there.
+func (b *browser) choose(sel, value string) {
+	b.t.Helper()
+	b.wait(fmt.Sprintf("choosing %q in %s", value, sel), fmt.Sprintf(`(() => {
+		const e = document.querySelector(%[1]s);
+		if (!e || e.closest('[hidden]') || ![...e.options].some((o) => o.value === %[2]s)) return false;
+		e.value = %[2]s;
+		e.dispatchEvent(new Event('change', { bubbles: true }));
+		return true;
+	})()`, js(sel), js(value)))
+}
+
+// waitGone waits until nothing matches sel.
+func (b *browser) waitGone(sel string) {
+	b.t.Helper()
+	b.wait("waiting for "+sel+" to go", fmt.Sprintf(`!document.querySelector(%s)`, js(sel)))
+}
+
+// waitValue waits until the form field sel holds want.
+func (b *browser) waitValue(sel, want string) {
+	b.t.Helper()
+	b.wait(fmt.Sprintf("waiting for %s to hold %q", sel, want),
+		fmt.Sprintf(`(() => { const e = document.querySelector(%s); return !!e && e.value === %s; })()`, js(sel), js(want)))
+}
+
+// reasons waits for the error shown to hold text, and returns the
+// reasons listed under it.
+func (b *browser) reasons(text string) []string {
+	b.t.Helper()
+	b.waitText("#message-text", text)
+	var out []string
+	if err := json.Unmarshal([]byte(b.eval(`JSON.stringify([...document.querySelectorAll('#message:not([hidden]) #message-reasons:not([hidden]) li')].map((l) => l.textContent))`)), &out); err != nil {
+		b.t.Fatal(err)
+	}
+	return out
+}
+
+// fetchAsPage is what the page's session gets for GET path.
+func (b *browser) fetchAsPage(path string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	expr := fmt.Sprintf(`fetch(%s, { headers: { Authorization: 'Bearer ' + JSON.parse(sessionStorage.getItem('lockstep.session')).token } }).then((r) => r.text())`, js(path))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.fatal("fetching "+path, err)
+	}
+	return s
+}
+
+func (b *browser) login(user, password string) {
+	b.t.Helper()
+	b.waitVisible("#login-form")
+	b.fill("#login-user", user)
+	b.fill("#login-password", password)
+	b.click("#login-submit")
+	b.waitText("#whoami", user)
+}
+
+// waitCalls waits until the fake backend has been called with call n
+// times.
+func waitCalls(t *testing.T, b *apitest.Backend, call string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	count := func() (c int) {
+		for _, x := range b.CallLog() {
+			if x == call {
+				c++
+			}
+		}
+		return c
+	}
+	for count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the backend was called %d times with %q, want %d; calls %q", count(), call, n, b.CallLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *server) getJSON(path string, v any) {
+	s.t.Helper()
+	resp, body := s.do("GET", path, admin, nil)
+	if resp.StatusCode != 200 {
+		s.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		s.t.Fatalf("GET %s: %v in %s", path, err, body)
+	}
+}
+
+// TestConsoleFormsInBrowser drives every form of the console: VMs,
+// networks, alert settings, users, one's own password, and the audit
+// log, checking what reached the fake backend.
+func TestConsoleFormsInBrowser(t *testing.T) {
+	if os.Getenv("LOCKSTEP_NETWORK_TESTS") != "1" {
+		t.Skip("set LOCKSTEP_NETWORK_TESTS=1 to test the console in headless Chromium")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	s := start(t, nil)
+	fake := s.backend
+	b := newBrowser(t, ctx)
+	b.do("opening the console", chromedp.Navigate(s.url+"/"))
+	b.login("admin", apitest.Password)
+	b.wait("waiting for the role", `document.getElementById('app-view').dataset.admin === 'yes'`)
+	b.waitVisible("#tab-btn-users")
+	b.waitVisible("#tab-btn-audit")
+
+	// VMs. The form offers what the system has.
+	b.click("#tab-btn-vms")
+	b.waitExact(`tr[data-vm="web"] [data-field="state"]`, "running")
+	if n := b.eval(`String(document.querySelectorAll('button[data-vm="web"][data-action="modify"], button[data-vm="web"][data-action="delete"]').length)`); n != "0" {
+		t.Fatalf("a running VM offers %s modify or delete buttons", n)
+	}
+	b.click("#vm-create-open")
+	b.waitVisible("#vm-create-form")
+	b.waitVisible(`#vm-vol-0-group option[value="fast"]`)
+	b.waitVisible(`#vm-nic-0-network option[value="biz1"]`)
+	b.waitVisible(`#vm-create-cd option[value="debian-13.iso"]`)
+	b.waitVisible(`#vm-create-node option[value="node1"]`)
+
+	// Refused as wrong (400): every reason, one a line.
+	b.fill("#vm-create-name", "bad name")
+	b.fill("#vm-create-vcpus", "2")
+	b.fill("#vm-create-memory", "2")
+	b.fill("#vm-vol-0-name", "bad/vol")
+	b.fill("#vm-vol-0-size", "10")
+	b.click("#vm-create-submit")
+	waitCall(t, fake, "vm create bad name")
+	if r := b.reasons("Create VM bad name: refused"); len(r) != 2 || !strings.HasPrefix(r[0], `name "bad name": use up to 63 letters`) ||
+		!strings.HasPrefix(r[1], `volume "bad/vol": a name used once`) {
+		t.Fatalf("reasons shown %q", r)
+	}
+	b.shot("vm-refused")
+
+	// Refused for want of room (409).
+	b.fill("#vm-create-name", "big")
+	b.fill("#vm-create-vcpus", "12")
+	b.fill("#vm-create-memory", "60")
+	b.fill("#vm-vol-0-name", "big-sys")
+	b.click("#vm-create-submit")
+	waitCall(t, fake, "vm create big")
+	want := []string{"vCPUs: 12 + 1 for HA = 13 needed, 8 free", "memory: 61440 MiB + 20 % = 73728 MiB needed, 51609 MiB free"}
+	if r := b.reasons("Create VM big: not enough capacity"); !slices.Equal(r, want) {
+		t.Fatalf("reasons shown %q, want %q", r, want)
+	}
+
+	// Created: two volumes in two groups, two NICs, a CD, a node.
+	b.fill("#vm-create-name", "app")
+	b.fill("#vm-create-vcpus", "2")
+	b.fill("#vm-create-memory", "2")
+	b.fill("#vm-vol-0-name", "app-sys")
+	b.fill("#vm-vol-0-size", "20")
+	b.choose("#vm-vol-0-group", "fast")
+	b.click("#vm-create-add-volume")
+	b.fill("#vm-vol-1-name", "app-data")
+	b.fill("#vm-vol-1-size", "512")
+	b.choose("#vm-vol-1-unit", "MiB")
+	b.choose("#vm-vol-1-group", "sg0")
+	b.choose("#vm-nic-0-network", "biz1")
+	b.click("#vm-create-add-nic")
+	b.choose("#vm-nic-1-network", "biz0")
+	b.choose("#vm-create-cd", "debian-13.iso")
+	b.choose("#vm-create-node", "node1")
+	b.click("#vm-create-autostart")
+	b.click("#vm-create-submit")
+	waitCall(t, fake, "vm create app")
+	b.waitExact(`tr[data-vm="app"] [data-field="state"]`, "stopped")
+	b.waitExact(`tr[data-vm="app"] [data-field="memory"]`, "2.0 GiB")
+	b.waitText("#notice", "VM app created")
+	b.wait("the create form to close", `document.getElementById('vm-create-form').hidden && document.getElementById('message').hidden`)
+	var vm api.VM
+	s.getJSON("/api/v1/vms/app", &vm)
+	wantSpec := api.VMSpec{Name: "app", Mode: api.ModeHA, VCPUs: 2, MemoryMiB: 2048, CD: "debian-13.iso", Node: "node1", Autostart: true,
+		Volumes: []api.VolumeSpec{{Name: "app-sys", SizeMiB: 20 << 10, Group: "fast"}, {Name: "app-data", SizeMiB: 512, Group: "sg0"}}}
+	got := vm.VMSpec
+	got.NICs = nil
+	if fmt.Sprint(got) != fmt.Sprint(wantSpec) || len(vm.NICs) != 2 || vm.NICs[0].Network != "biz1" || vm.NICs[1].Network != "biz0" {
+		t.Fatalf("VM created %+v, want %+v with NICs on biz1 and biz0", vm.VMSpec, wantSpec)
+	}
+	b.shot("vm-created")
+
+	// Modified: the form shows the VM; only what changed is sent.
+	b.click(`button[data-vm="app"][data-action="modify"]`)
+	b.waitText("#vm-modify-title", "app")
+	b.waitValue("#vm-modify-vcpus", "2")
+	b.waitValue("#vm-modify-memory", "2")
+	b.waitValue("#vm-modify-memory-unit", "GiB")
+	b.waitValue("#vm-modify-mode", "ha")
+	b.fill("#vm-modify-vcpus", "3")
+	b.fill("#vm-modify-memory", "3072")
+	b.choose("#vm-modify-memory-unit", "MiB")
+	b.choose("#vm-modify-mode", "ft")
+	b.click("#vm-modify-submit")
+	waitCall(t, fake, "vm modify app")
+	b.waitExact(`tr[data-vm="app"] [data-field="vcpus"]`, "3")
+	b.waitExact(`tr[data-vm="app"] [data-field="mode"]`, "FT")
+	b.waitExact(`tr[data-vm="app"] [data-field="memory"]`, "3.0 GiB")
+	s.getJSON("/api/v1/vms/app", &vm)
+	if vm.VCPUs != 3 || vm.MemoryMiB != 3072 || vm.Mode != api.ModeFT || len(vm.VMSpec.Volumes) != 2 || len(vm.NICs) != 2 || vm.CD != "debian-13.iso" {
+		t.Fatalf("VM after the change %+v", vm.VMSpec)
+	}
+
+	// Deleted, once confirmed.
+	b.click(`button[data-vm="app"][data-action="delete"]`)
+	waitCall(t, fake, "vm delete app")
+	b.waitGone(`tr[data-vm="app"]`)
+	if d := b.dialogLog(); len(d) != 1 || !strings.Contains(d[0], "Delete VM app?") {
+		t.Fatalf("dialogs %q, want one asking before deleting app", d)
+	}
+
+	// Networks: a port per node; a refused one says why.
+	b.click("#tab-btn-storage")
+	b.waitExact(`tr[data-network="biz0"] [data-field="bridge"]`, "lsbr-biz0")
+	b.click("#net-create-open")
+	b.waitVisible("#net-create-port-node1")
+	b.fill("#net-create-name", "biz2")
+	b.fill("#net-create-port-node0", "enp11s0")
+	b.fill("#net-create-port-node1", "enp9s0")
+	b.click("#net-create-submit")
+	waitCall(t, fake, "network create biz2")
+	if r := b.reasons("Create network biz2: refused"); len(r) != 1 || r[0] != "node1: port enp9s0 serves network biz0 already; a NIC serves one network" {
+		t.Fatalf("reasons shown %q", r)
+	}
+	b.fill("#net-create-port-node1", "enp11s0")
+	b.click("#net-create-submit")
+	b.waitExact(`tr[data-network="biz2"] [data-field="bridge"]`, "lsbr-biz2")
+	b.waitText(`tr[data-network="biz2"] [data-field="ports"]`, "node1: enp11s0")
+	b.wait("the network form to close", `document.getElementById('net-create-form').hidden`)
+
+	b.click(`button[data-network="biz2"][data-action="port"]`)
+	b.waitText("#net-port-title", "biz2")
+	b.choose("#net-port-node", "node1")
+	b.waitValue("#net-port-port", "enp11s0")
+	b.fill("#net-port-port", "enp12s0")
+	b.click("#net-port-submit")
+	waitCall(t, fake, "network modify biz2")
+	b.waitText(`tr[data-network="biz2"] [data-field="ports"]`, "node1: enp12s0")
+	var net api.Network
+	s.getJSON("/api/v1/networks/biz2", &net)
+	if net.Ports["node0"] != "enp11s0" || net.Ports["node1"] != "enp12s0" {
+		t.Fatalf("biz2's ports %v", net.Ports)
+	}
+	b.shot("networks")
+	b.click(`button[data-network="biz2"][data-action="delete"]`)
+	waitCall(t, fake, "network delete biz2")
+	b.waitGone(`tr[data-network="biz2"]`)
+	if d := b.dialogLog(); len(d) != 2 || !strings.Contains(d[1], "Delete network biz2?") {
+		t.Fatalf("dialogs %q, want the second asking before deleting biz2", d)
+	}
+
+	// Alert settings: email with a password, which never comes back.
+	const secret = "smtp-secret-9"
+	storedPassword := func() (pw string) {
+		fake.Edit(func(f *apitest.Backend) { _, pw = f.Alerting.AlertSettings() })
+		return pw
+	}
+	b.click("#tab-btn-alert-settings")
+	b.waitExact(`#alert-settings-table [data-field="min_severity"]`, "warning")
+	b.waitExact(`#alert-settings-table [data-field="email"]`, "not sent")
+	b.click("#email-edit")
+	b.waitVisible("#email-form")
+	b.waitText("#email-password-state", "No password is stored")
+	b.fill("#email-server", "smtp.example.com")
+	b.fill("#email-port", "587")
+	b.choose("#email-security", "starttls")
+	b.fill("#email-username", "alerts")
+	b.fill("#email-password", secret)
+	b.fill("#email-from", "lockstep@example.com")
+	b.fill("#email-to", "ops@example.com\nboss@example.com")
+	b.click("#email-submit")
+	waitCalls(t, fake, "alert settings", 1)
+	b.waitExact(`#alert-settings-table [data-field="email-password"]`, "stored")
+	b.waitText(`#alert-settings-table [data-field="email-to"]`, "boss@example.com")
+	b.waitExact(`#alert-settings-table [data-field="email-server"]`, "smtp.example.com:587")
+	b.wait("the email form to close", `document.getElementById('email-form').hidden && document.getElementById('email-password').value === ''`)
+	if pw := storedPassword(); pw != secret {
+		t.Fatalf("stored SMTP password %q, want %q", pw, secret)
+	}
+	var raw struct {
+		Email map[string]any `json:"email"`
+	}
+	if err := json.Unmarshal([]byte(b.fetchAsPage("/api/v1/alerts/settings")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := raw.Email["password"]; ok || raw.Email["password_set"] != true || raw.Email["username"] != "alerts" {
+		t.Fatalf("the settings the page gets: %v", raw.Email)
+	}
+	if b.eval(`String(document.documentElement.outerHTML.includes(`+js(secret)+`) || [...document.querySelectorAll('input, textarea')].some((i) => i.value.includes(`+js(secret)+`)))`) != "false" {
+		t.Fatal("the SMTP password is still in the page after saving")
+	}
+
+	// Changed again without a password: the stored one stays.
+	b.click("#email-edit")
+	b.waitValue("#email-server", "smtp.example.com")
+	b.waitValue("#email-to", "ops@example.com\nboss@example.com")
+	b.waitValue("#email-password", "")
+	b.waitText("#email-password-state", "A password is stored")
+	b.fill("#email-from", "alerts@example.com")
+	b.click("#email-submit")
+	waitCalls(t, fake, "alert settings", 2)
+	b.waitExact(`#alert-settings-table [data-field="email-from"]`, "alerts@example.com")
+	if pw := storedPassword(); pw != secret {
+		t.Fatalf("stored SMTP password %q after a change without one, want %q kept", pw, secret)
+	}
+
+	// SNMP receivers: two added, one removed.
+	b.fill("#snmp-host", "192.0.2.50")
+	b.fill("#snmp-port", "1162")
+	b.choose("#snmp-version", "v1")
+	b.fill("#snmp-community", "public")
+	b.click("#snmp-submit")
+	b.waitExact(`tr[data-snmp="192.0.2.50:1162 v1"] [data-field="community"]`, "public")
+	b.waitValue("#snmp-host", "")
+	b.fill("#snmp-host", "192.0.2.51")
+	b.fill("#snmp-community", "private")
+	b.click("#snmp-submit")
+	b.waitExact(`tr[data-snmp="192.0.2.51:162 v2c"] [data-field="port"]`, "162")
+	b.click(`button[data-snmp="192.0.2.50:1162 v1"]`)
+	b.waitGone(`tr[data-snmp="192.0.2.50:1162 v1"]`)
+	if d := b.dialogLog(); len(d) != 3 || !strings.Contains(d[2], "192.0.2.50:1162 v1") {
+		t.Fatalf("dialogs %q, want the third asking before removing the receiver", d)
+	}
+
+	// The minimum severity, with everything else kept.
+	b.choose("#severity-select", "error")
+	b.click("#severity-submit")
+	b.waitExact(`#alert-settings-table [data-field="min_severity"]`, "error")
+	var settings api.AlertSettings
+	s.getJSON("/api/v1/alerts/settings", &settings)
+	e := settings.Email
+	if settings.MinSeverity != "error" || e == nil || e.Server != "smtp.example.com" || e.Port != 587 || e.Security != api.SecuritySTARTTLS ||
+		e.Username != "alerts" || e.Password != nil || !e.PasswordSet || e.From != "alerts@example.com" ||
+		!slices.Equal(e.To, []string{"ops@example.com", "boss@example.com"}) ||
+		!slices.Equal(settings.SNMP, []api.SNMPTarget{{Host: "192.0.2.51", Version: api.SNMPv2c, Community: "private"}}) {
+		t.Fatalf("alert settings after the changes: %+v, email %+v", settings, e)
+	}
+	if pw := storedPassword(); pw != secret {
+		t.Fatalf("stored SMTP password %q at the end, want %q", pw, secret)
+	}
+	b.shot("alert-settings")
+
+	// Email stopped, once confirmed: its password goes with it.
+	b.click("#email-remove")
+	b.waitExact(`#alert-settings-table [data-field="email"]`, "not sent")
+	var stopped api.AlertSettings
+	s.getJSON("/api/v1/alerts/settings", &stopped)
+	if stopped.Email != nil || stopped.MinSeverity != "error" || len(stopped.SNMP) != 1 || storedPassword() != "" {
+		t.Fatalf("alert settings after stopping email: %+v", stopped)
+	}
+	if d := b.dialogLog(); len(d) != 4 || !strings.Contains(d[3], "Stop sending alerts by email?") {
+		t.Fatalf("dialogs %q, want the fourth asking before stopping email", d)
+	}
+
+	// Users: the passwords must match before anything is sent.
+	b.click("#tab-btn-users")
+	b.waitExact(`tr[data-user="admin"] [data-field="role"]`, "administrator")
+	b.fill("#user-create-name", "carol")
+	b.choose("#user-create-role", "platform-manager")
+	b.fill("#user-create-password", "carol-pass-1")
+	b.fill("#user-create-repeat", "carol-pass-X")
+	b.click("#user-create-submit")
+	b.waitText("#message-text", "Create user carol: the two passwords differ")
+	if slices.Contains(fake.CallLog(), "user create carol") {
+		t.Fatal("a user was created with passwords that differ")
+	}
+	b.fill("#user-create-repeat", "carol-pass-1")
+	b.click("#user-create-submit")
+	waitCall(t, fake, "user create carol")
+	b.waitExact(`tr[data-user="carol"] [data-field="role"]`, "platform-manager")
+	b.waitValue("#user-create-password", "")
+	loginAs := func(user, password string) int {
+		resp, _ := s.do("POST", "/api/v1/login", "", api.LoginRequest{User: user, Password: password})
+		return resp.StatusCode
+	}
+	if st := loginAs("carol", "carol-pass-1"); st != 200 {
+		t.Fatalf("carol logging in with the password given in the form: %d", st)
+	}
+	b.click(`button[data-user="carol"][data-action="role"]`)
+	b.waitText("#user-role-title", "carol")
+	b.waitValue("#user-role-select", "platform-manager")
+	b.choose("#user-role-select", "read-only")
+	b.click("#user-role-submit")
+	waitCall(t, fake, "user modify carol")
+	b.waitExact(`tr[data-user="carol"] [data-field="role"]`, "read-only")
+	b.shot("users")
+
+	// The audit log has the creations, refused and made.
+	b.click("#tab-btn-audit")
+	audited := func(req, user, status string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll('#audit-table tbody tr')].some((tr) =>
+			tr.querySelector('[data-field="request"]').textContent === %s &&
+			tr.querySelector('[data-field="user"]').textContent === %s &&
+			tr.querySelector('[data-field="status"]').textContent === %s &&
+			tr.querySelector('[data-field="node"]').textContent === 'node0')`, js(req), js(user), js(status))
+	}
+	b.wait("the audit log to list carol's creation", audited("POST /api/v1/users", "admin", "201"))
+	b.wait("the audit log to list app's creation", audited("POST /api/v1/vms", "admin", "201"))
+	b.wait("the audit log to list the refused VM", audited("POST /api/v1/vms", "admin", "409"))
+	b.wait("the audit log to list the role change", audited("PUT /api/v1/users/carol", "admin", "200"))
+	b.shot("audit")
+
+	// A read-only user: no users or audit tabs (the page was left on
+	// one), and their own password to change.
+	b.click("#logout")
+	b.login("carol", "carol-pass-1")
+	b.wait("waiting for carol's role", `document.getElementById('app-view').dataset.admin === 'no'`)
+	b.waitExact("#system-name", "lab")
+	if v := b.eval(`[document.getElementById('tab-btn-users').hidden, document.getElementById('tab-btn-audit').hidden,
+		document.getElementById('tab-users').hidden, document.getElementById('tab-audit').hidden].join(' ')`); v != "true true true true" {
+		t.Fatalf("a read-only user's users and audit tabs and views hidden: %s", v)
+	}
+	b.click("#password-open")
+	b.waitText("#password-title", "Change my password (carol)")
+	b.fill("#password-new", "carol-pass-2")
+	b.fill("#password-repeat", "carol-pass-2")
+	b.click("#password-submit")
+	waitCalls(t, fake, "user modify carol", 2)
+	b.waitText("#notice", "Password of carol changed")
+	b.wait("the password form to close", `document.getElementById('password-form').hidden && document.getElementById('password-new').value === ''`)
+	if now, old := loginAs("carol", "carol-pass-2"), loginAs("carol", "carol-pass-1"); now != 200 || old != 401 {
+		t.Fatalf("carol logging in with the new password: %d, the old: %d; want 200, 401", now, old)
+	}
+
+	// Back as admin: carol deleted, confirmed.
+	b.click("#logout")
+	b.login("admin", apitest.Password)
+	b.wait("waiting for the role", `document.getElementById('app-view').dataset.admin === 'yes'`)
+	b.click("#tab-btn-users")
+	b.click(`button[data-user="carol"][data-action="delete"]`)
+	waitCall(t, fake, "user delete carol")
+	b.waitGone(`tr[data-user="carol"]`)
+	if d := b.dialogLog(); len(d) != 5 || !strings.Contains(d[4], "Delete user carol?") {
+		t.Fatalf("dialogs %q, want the fifth asking before deleting carol", d)
+	}
+	if n := b.eval(`String(document.querySelectorAll('button[data-user="admin"][data-action="delete"], button[data-user="admin"][data-action="role"]').length)`); n != "0" {
+		t.Fatalf("the built-in admin offers %s delete or role buttons", n)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.exceptions) > 0 {
+		t.Fatalf("the page threw: %q", b.exceptions)
+	}
+}

@@ -12,7 +12,10 @@
   const SESSION = 'lockstep.session'; // sessionStorage: {token, user, idle}
   const TAB = 'lockstep.tab';
   const REFRESH_MS = 3000;
-  const TABS = ['dashboard', 'vms', 'storage', 'alerts'];
+  const TABS = ['dashboard', 'vms', 'storage', 'alerts', 'alert-settings', 'users', 'audit'];
+  // The API lets administrators only at users and the audit log: their
+  // tabs are shown once GET /api/v1/users has answered, and hidden on 403.
+  const ADMIN_TABS = ['users', 'audit'];
 
   const $ = (id) => document.getElementById(id);
 
@@ -26,12 +29,25 @@
   // Where the message shown came from: a refresh that works clears an
   // error of an earlier refresh, never the answer to an action.
   let messageFrom = '';
+  let isAdmin = null; // null until the API has said
+  let adminProbe = null;
+  // The severity select follows the settings until someone touches it:
+  // a refresh must not undo a choice not yet saved.
+  let severityFilled = false;
 
   class APIError extends Error {
     constructor(status, code, message, reasons) {
       super(message);
       this.status = status;
       this.code = code;
+      this.reasons = reasons || [];
+    }
+  }
+
+  // Invalid is a form the page refuses to send, with its problems.
+  class Invalid extends Error {
+    constructor(message, reasons) {
+      super(message);
       this.reasons = reasons || [];
     }
   }
@@ -175,16 +191,22 @@
     $('notice').hidden = !text;
   }
 
+  // What a refusal with reasons says before listing them: the API's
+  // message is the reasons joined, which the list shows one a line.
+  const REFUSED = { no_capacity: 'not enough capacity', bad_parameter: 'refused' };
+
   // fail shows what went wrong; a 401 ends the session, back at the login
   // form with the server's reason.
   function fail(e, what, from) {
-    const msg = e instanceof APIError ? e.message : String(e && e.message ? e.message : e);
+    let msg = e instanceof APIError || e instanceof Invalid ? e.message : String(e && e.message ? e.message : e);
     if (e instanceof APIError && e.status === 401 && session) {
       endSession();
       showError(msg, [], 'session');
       return;
     }
-    showError(what ? what + ': ' + msg : msg, e instanceof APIError ? e.reasons : [], from);
+    const reasons = e instanceof APIError || e instanceof Invalid ? e.reasons : [];
+    if (e instanceof APIError && reasons.length && REFUSED[e.code]) msg = REFUSED[e.code];
+    showError(what ? what + ': ' + msg : msg, reasons, from);
   }
 
   // Session and views.
@@ -196,7 +218,30 @@
     seq++;
     pending.clear();
     clearViews();
+    setAdmin(null);
     showLogin();
+  }
+
+  // setAdmin shows or hides the administrators' tabs: null while the
+  // API has not said.
+  function setAdmin(v) {
+    isAdmin = v;
+    if (v === null) delete $('app-view').dataset.admin;
+    else $('app-view').dataset.admin = v ? 'yes' : 'no';
+    for (const t of ADMIN_TABS) $('tab-btn-' + t).hidden = !v;
+    if (v === false && ADMIN_TABS.includes(tab)) selectTab('dashboard');
+  }
+
+  function probeAdmin() {
+    if (isAdmin !== null || adminProbe || !session) return;
+    const s = session;
+    adminProbe = api('GET', '/api/v1/users').then(() => {
+      if (session === s) setAdmin(true);
+    }, (e) => {
+      // Anything but a 403 says nothing of the role: asked again at the
+      // next refresh.
+      if (session === s && e instanceof APIError && e.status === 403) setAdmin(false);
+    }).finally(() => { adminProbe = null; });
   }
 
   // clearViews empties every view, so that what one user saw is not in
@@ -204,6 +249,7 @@
   // refresh.
   function clearViews() {
     closeConsole();
+    resetForms();
     for (const t of document.querySelectorAll('#app-view tbody')) {
       if (t.parentElement.id !== 'system-table') t.replaceChildren();
     }
@@ -217,6 +263,7 @@
     $('app-view').hidden = true;
     $('logout').hidden = true;
     $('whoami').hidden = true;
+    $('password-open').hidden = true;
     $('system-title').textContent = '';
     $('login-view').hidden = false;
     $('login-password').value = '';
@@ -229,7 +276,9 @@
     $('whoami').textContent = 'Logged in as ' + session.user;
     $('whoami').hidden = false;
     $('logout').hidden = false;
+    $('password-open').hidden = false;
     lastActivity = Date.now();
+    probeAdmin();
     selectTab(tab);
     // The header names the system whichever view is open; the dashboard
     // keeps it current.
@@ -291,6 +340,7 @@
       $('tab-' + t).hidden = t !== name;
     }
     if (messageFrom === 'refresh') clearMessage();
+    if (name === 'alert-settings') severityFilled = false;
     refresh();
     schedule();
   }
@@ -313,6 +363,7 @@
 
   async function refresh() {
     if (!session) return;
+    probeAdmin();
     const my = ++seq;
     try {
       const render = await loaders[tab]();
@@ -321,7 +372,11 @@
       render();
       $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString();
     } catch (e) {
-      if (my === seq) fail(e, 'Refresh failed', 'refresh');
+      if (my !== seq) return;
+      // A role changed under a live session: the administrators' tabs
+      // go, rather than an error at every refresh.
+      if (e instanceof APIError && e.status === 403 && ADMIN_TABS.includes(tab)) setAdmin(false);
+      else fail(e, 'Refresh failed', 'refresh');
     }
   }
 
@@ -339,24 +394,35 @@
 
   // Actions.
 
-  // act runs one action from a button: it keeps the button disabled
-  // while the call runs, says how it went and refreshes.
-  async function act(id, label, method, path) {
+  // busy runs one action from a button or form: it keeps the button
+  // disabled while run goes, shows the notice run returns or its error,
+  // calls done once it worked, and refreshes.
+  async function busy(id, label, run, done) {
     if (pending.has(id)) return;
     pending.add(id);
     if ($(id)) $(id).disabled = true;
     clearMessage();
     notice('');
+    let ok = false;
     try {
-      const r = await api(method, path);
-      notice(label + ': ' + (r && r.status ? r.status : 'done'));
+      notice(await run());
+      ok = true;
     } catch (e) {
       fail(e, label);
     } finally {
       pending.delete(id);
       if ($(id)) $(id).disabled = false;
     }
+    if (ok && done && session) done();
     await refresh();
+  }
+
+  // act runs one API call from a button.
+  function act(id, label, method, path) {
+    return busy(id, label, async () => {
+      const r = await api(method, path);
+      return label + ': ' + (r && r.status ? r.status : 'done');
+    });
   }
 
   function button(id, text, attrs, onclick) {
@@ -473,8 +539,221 @@
               if (!ask || confirm(ask(v.name))) act(id, text + ' ' + v.name, 'POST', '/api/v1/vms/' + enc(v.name) + '/' + a);
             });
           }),
-          button('vm-' + v.name + '-console', 'Console', { 'data-vm': v.name, 'data-action': 'console' }, () => openConsole(v.name))));
+          button('vm-' + v.name + '-console', 'Console', { 'data-vm': v.name, 'data-action': 'console' }, () => openConsole(v.name)),
+          // The API changes and deletes stopped VMs only: the buttons
+          // are offered where they can work.
+          v.state === 'stopped' || v.state === 'failed' ? [
+            button('vm-' + v.name + '-modify', 'Modify', { 'data-vm': v.name, 'data-action': 'modify' }, () => openModifyVM(v)),
+            button('vm-' + v.name + '-delete', 'Delete', { 'data-vm': v.name, 'data-action': 'delete' }, () => {
+              if (!confirm('Delete VM ' + v.name + '? Its volumes and everything on them are deleted on both nodes.')) return;
+              if ($('vm-modify-form').dataset.vm === v.name) closeForm('vm-modify-form');
+              act('vm-' + v.name + '-delete', 'Delete VM ' + v.name, 'DELETE', '/api/v1/vms/' + enc(v.name));
+            }),
+          ] : ''));
     }));
+  }
+
+  // Forms.
+
+  // closeForm hides a form and forgets what was typed into it, passwords
+  // included.
+  function closeForm(id) {
+    const f = $(id);
+    f.reset();
+    f.hidden = true;
+    for (const k of Object.keys(f.dataset)) if (k !== 'open') delete f.dataset[k];
+  }
+
+  // resetForms empties every form, for the next user of the page.
+  function resetForms() {
+    for (const f of document.querySelectorAll('#app-view form')) {
+      f.reset();
+      if (f.classList.contains('panel') && f.dataset.open !== 'always') closeForm(f.id);
+    }
+    $('vm-create-volumes').replaceChildren();
+    $('vm-create-nics').replaceChildren();
+    for (const r of document.querySelectorAll('#net-create-grid [data-port-node]')) r.remove();
+    severityFilled = false;
+  }
+
+  // int is a form field's whole number, or NaN.
+  function int(id) {
+    const v = $(id).value.trim();
+    return /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  }
+
+  // mib is a size field with its unit select in whole MiB, or NaN.
+  function mib(id, unitID) {
+    const v = $(id).value.trim();
+    const n = v === '' ? NaN : Number(v) * ($(unitID).value === 'GiB' ? 1024 : 1);
+    const r = Math.round(n);
+    // 1.1 GiB is not whole MiB; the tolerance is for binary fractions.
+    return Number.isFinite(n) && r > 0 && Math.abs(n - r) < 1e-6 ? r : NaN;
+  }
+
+  // setMiB shows a size in GiB when it is whole GiB.
+  function setMiB(id, unitID, m) {
+    const gib = m % 1024 === 0;
+    $(id).value = String(gib ? m / 1024 : m);
+    $(unitID).value = gib ? 'GiB' : 'MiB';
+  }
+
+  function options(select, items, chosen) {
+    select.replaceChildren(...items.map(([value, text]) => el('option', { value, selected: value === chosen }, text)));
+  }
+
+  // What the VM form offers, as the API gave it when the form was opened.
+  let choices = { groups: [], networks: [], vcds: [], nodes: [] };
+  // Row numbers, for ids: a removed row's number is not used again.
+  let volSeq = 0;
+  let nicSeq = 0;
+
+  async function openCreateVM() {
+    const f = $('vm-create-form');
+    if (!f.hidden) {
+      $('vm-create-name').focus();
+      return;
+    }
+    const id = 'vm-create-open';
+    if (pending.has(id)) return;
+    pending.add(id);
+    $(id).disabled = true;
+    const res = await Promise.allSettled([api('GET', '/api/v1/storage'), api('GET', '/api/v1/networks'),
+      api('GET', '/api/v1/vcds'), api('GET', '/api/v1/nodes')]);
+    pending.delete(id);
+    $(id).disabled = false;
+    if (!session) return;
+    const [st, nets, cds, nodes] = res.map((r) => (r.status === 'fulfilled' ? r.value : null));
+    choices = {
+      groups: st ? st.groups || [] : [],
+      networks: nets ? nets.networks || [] : [],
+      vcds: cds ? cds.vcds || [] : [],
+      nodes: nodes ? nodes.nodes || [] : [],
+    };
+    closeForm('vm-create-form');
+    $('vm-create-volumes').replaceChildren();
+    $('vm-create-nics').replaceChildren();
+    volSeq = 0;
+    nicSeq = 0;
+    options($('vm-create-cd'), [['', 'none'], ...choices.vcds.map((v) => [v.name, v.name + ' (' + fmtBytes(v.size_bytes) + ')'])], '');
+    options($('vm-create-node'), [['', 'the system chooses'],
+      ...choices.nodes.map((n) => [n.id, n.id + (n.hostname ? ' (' + n.hostname + ')' : '')])], '');
+    addVolumeRow();
+    if (choices.networks.length) addNICRow();
+    f.hidden = false;
+    const err = res.find((r) => r.status === 'rejected');
+    if (err) fail(err.reason, 'Create VM: the form may miss choices');
+    $('vm-create-name').focus();
+  }
+
+  function removeButton(row, what) {
+    return el('button', { type: 'button', class: 'small', id: row.id + '-remove', 'aria-label': 'Remove ' + what,
+      onclick: () => row.remove() }, 'Remove');
+  }
+
+  function addVolumeRow() {
+    const n = volSeq++;
+    const p = 'vm-vol-' + n;
+    const groups = choices.groups.length
+      ? choices.groups.map((g) => [g.name, g.name + ' (' + fmtBytes(g.free_bytes) + ' free)'])
+      : [['', 'the system chooses']];
+    const group = el('select', { id: p + '-group', 'aria-label': 'Storage group' });
+    options(group, groups, groups[0][0]);
+    const unit = el('select', { id: p + '-unit', 'aria-label': 'Size unit' });
+    options(unit, [['GiB', 'GiB'], ['MiB', 'MiB']], 'GiB');
+    const row = el('div', { class: 'row', id: p, 'data-volume-row': n },
+      el('label', { for: p + '-name' }, 'Name'), el('input', { id: p + '-name', required: true }),
+      el('label', { for: p + '-size' }, 'Size'), el('input', { id: p + '-size', type: 'number', min: '0', step: 'any', required: true }),
+      unit, el('label', { for: p + '-group' }, 'in'), group);
+    row.append(removeButton(row, 'volume'));
+    $('vm-create-volumes').append(row);
+    return row;
+  }
+
+  function addNICRow() {
+    const n = nicSeq++;
+    const p = 'vm-nic-' + n;
+    const net = el('select', { id: p + '-network' });
+    const nets = choices.networks.map((x) => [x.name, x.name]);
+    options(net, nets.length ? nets : [['', 'no business network']], nets.length ? nets[0][0] : '');
+    const row = el('div', { class: 'row', id: p, 'data-nic-row': n },
+      el('label', { for: p + '-network' }, 'NIC on network'), net);
+    row.append(removeButton(row, 'NIC'));
+    $('vm-create-nics').append(row);
+    return row;
+  }
+
+  // readCreateVM is the form as a VMSpec, or throws what is wrong with it
+  // before the API would have a say.
+  function readCreateVM() {
+    const problems = [];
+    const spec = {
+      name: $('vm-create-name').value.trim(),
+      mode: $('vm-create-mode').value,
+      vcpus: int('vm-create-vcpus'),
+      memory_mib: mib('vm-create-memory', 'vm-create-memory-unit'),
+    };
+    if (isNaN(spec.vcpus)) problems.push('vCPUs: give a whole number');
+    if (isNaN(spec.memory_mib)) problems.push('memory: give a size of whole MiB');
+    if ($('vm-create-cd').value) spec.cd = $('vm-create-cd').value;
+    if ($('vm-create-node').value) spec.node = $('vm-create-node').value;
+    if ($('vm-create-autostart').checked) spec.autostart = true;
+    const vols = [...$('vm-create-volumes').children].map((row, i) => {
+      const p = row.id;
+      const v = { name: $(p + '-name').value.trim(), size_mib: mib(p + '-size', p + '-unit') };
+      if ($(p + '-group').value) v.group = $(p + '-group').value;
+      if (isNaN(v.size_mib)) problems.push('volume ' + (v.name || i + 1) + ': give a size of whole MiB');
+      return v;
+    });
+    if (vols.length) spec.volumes = vols;
+    const nics = [...$('vm-create-nics').children].map((row) => ({ network: $(row.id + '-network').value }));
+    if (nics.length) spec.nics = nics;
+    if (problems.length) throw new Invalid('the form is not complete', problems);
+    return spec;
+  }
+
+  function createVM(ev) {
+    ev.preventDefault();
+    const name = $('vm-create-name').value.trim();
+    busy('vm-create-submit', 'Create VM ' + name, async () => {
+      const vm = await api('POST', '/api/v1/vms', readCreateVM());
+      return 'VM ' + vm.name + ' created; it is stopped until started';
+    }, () => closeForm('vm-create-form'));
+  }
+
+  function openModifyVM(v) {
+    closeForm('vm-modify-form');
+    const f = $('vm-modify-form');
+    f.dataset.vm = v.name;
+    // What the VM was, to send only what changes.
+    f.dataset.was = JSON.stringify({ vcpus: v.vcpus, memory_mib: v.memory_mib, mode: v.mode });
+    $('vm-modify-title').textContent = 'Modify VM ' + v.name;
+    $('vm-modify-vcpus').value = String(v.vcpus);
+    setMiB('vm-modify-memory', 'vm-modify-memory-unit', v.memory_mib);
+    $('vm-modify-mode').value = v.mode;
+    f.hidden = false;
+    $('vm-modify-vcpus').focus();
+  }
+
+  function modifyVM(ev) {
+    ev.preventDefault();
+    const f = $('vm-modify-form');
+    const name = f.dataset.vm;
+    if (!name) return;
+    busy('vm-modify-submit', 'Modify VM ' + name, async () => {
+      const was = JSON.parse(f.dataset.was);
+      const now = { vcpus: int('vm-modify-vcpus'), memory_mib: mib('vm-modify-memory', 'vm-modify-memory-unit'), mode: $('vm-modify-mode').value };
+      const problems = [];
+      if (isNaN(now.vcpus)) problems.push('vCPUs: give a whole number');
+      if (isNaN(now.memory_mib)) problems.push('memory: give a size of whole MiB');
+      if (problems.length) throw new Invalid('the form is not complete', problems);
+      // A field left out of a PATCH keeps its value (see VMSpec).
+      const change = {};
+      for (const k of Object.keys(now)) if (now[k] !== was[k]) change[k] = now[k];
+      if (!Object.keys(change).length) return 'VM ' + name + ': nothing to change';
+      await api('PATCH', '/api/v1/vms/' + enc(name), change);
+      return 'VM ' + name + ' changed';
+    }, () => closeForm('vm-modify-form'));
   }
 
   async function openConsole(name) {
@@ -531,10 +810,89 @@
     replaceRows($('networks-table').tBodies[0], nets.map((n) => el('tr', { 'data-network': n.name },
       el('td', { 'data-field': 'name' }, n.name),
       el('td', { 'data-field': 'bridge' }, n.bridge),
-      el('td', {}, list(byKey(n.ports).map((k) => k + ': ' + n.ports[k]))),
+      el('td', { 'data-field': 'ports' }, list(byKey(n.ports).map((k) => k + ': ' + n.ports[k]))),
       el('td', {}, list(byKey(n.state).map((k) => [k + ': ', badge('net', n.state[k] === 'ok' || n.state[k] === 'unknown' ? n.state[k] : 'problem'),
         n.state[k] === 'ok' || n.state[k] === 'unknown' ? '' : ' ' + n.state[k]]))),
-      el('td', { 'data-field': 'vms' }, (n.vms || []).length ? n.vms.join(', ') : '—'))));
+      el('td', { 'data-field': 'vms' }, (n.vms || []).length ? n.vms.join(', ') : '—'),
+      el('td', { class: 'actions' },
+        button('net-' + n.name + '-port', 'Change port', { 'data-network': n.name, 'data-action': 'port' }, () => openNetPort(n)),
+        button('net-' + n.name + '-delete', 'Delete', { 'data-network': n.name, 'data-action': 'delete' }, () => {
+          const vms = (n.vms || []).length ? ' VMs ' + n.vms.join(', ') + ' have NICs on it.' : '';
+          if (!confirm('Delete network ' + n.name + '? Its bridge goes on both nodes.' + vms)) return;
+          if ($('net-port-form').dataset.network === n.name) closeForm('net-port-form');
+          act('net-' + n.name + '-delete', 'Delete network ' + n.name, 'DELETE', '/api/v1/networks/' + enc(n.name));
+        })))));
+  }
+
+  async function openNetCreate() {
+    const f = $('net-create-form');
+    if (!f.hidden) {
+      $('net-create-name').focus();
+      return;
+    }
+    const id = 'net-create-open';
+    if (pending.has(id)) return;
+    pending.add(id);
+    $(id).disabled = true;
+    let nodes = [];
+    let err = null;
+    try {
+      nodes = (await api('GET', '/api/v1/nodes')).nodes || [];
+    } catch (e) {
+      err = e;
+    } finally {
+      pending.delete(id);
+      $(id).disabled = false;
+    }
+    if (!session) return;
+    closeForm('net-create-form');
+    for (const r of document.querySelectorAll('#net-create-grid [data-port-node]')) r.remove();
+    for (const n of nodes) {
+      const pid = 'net-create-port-' + n.id;
+      $('net-create-grid').append(
+        el('label', { for: pid, 'data-port-node': n.id }, 'Port on ' + n.id + (n.hostname ? ' (' + n.hostname + ')' : '')),
+        el('input', { id: pid, 'data-port-node': n.id, placeholder: 'enp9s0 or 52:54:00:12:34:56', required: true }));
+    }
+    f.hidden = false;
+    if (err) fail(err, 'Create network: the nodes are not known');
+    $('net-create-name').focus();
+  }
+
+  function createNetwork(ev) {
+    ev.preventDefault();
+    const name = $('net-create-name').value.trim();
+    const ports = {};
+    for (const i of document.querySelectorAll('#net-create-grid input[data-port-node]')) ports[i.dataset.portNode] = i.value.trim();
+    busy('net-create-submit', 'Create network ' + name, async () => {
+      const n = await api('POST', '/api/v1/networks', { name, ports });
+      return 'Network ' + n.name + ' created (bridge ' + n.bridge + ')';
+    }, () => closeForm('net-create-form'));
+  }
+
+  function openNetPort(n) {
+    closeForm('net-port-form');
+    const f = $('net-port-form');
+    const ports = Object.assign({}, n.ports);
+    f.dataset.network = n.name;
+    f.dataset.ports = JSON.stringify(ports);
+    $('net-port-title').textContent = 'Change a port of network ' + n.name;
+    const nodes = [...new Set([...byKey(n.ports), ...byKey(n.state)])].sort();
+    options($('net-port-node'), nodes.map((k) => [k, k]), nodes[0]);
+    $('net-port-port').value = ports[nodes[0]] || '';
+    f.hidden = false;
+    $('net-port-port').focus();
+  }
+
+  function changeNetPort(ev) {
+    ev.preventDefault();
+    const name = $('net-port-form').dataset.network;
+    if (!name) return;
+    const node = $('net-port-node').value;
+    const port = $('net-port-port').value.trim();
+    busy('net-port-submit', 'Network ' + name + ', port on ' + node, async () => {
+      await api('PUT', '/api/v1/networks/' + enc(name), { ports: { [node]: port } });
+      return 'Network ' + name + ': ' + node + ' uses port ' + port;
+    }, () => closeForm('net-port-form'));
   }
 
   // Alerts.
@@ -590,7 +948,272 @@
 
   const plural = (n, what) => n + ' ' + what + (n === 1 ? '' : 's');
 
-  const loaders = { dashboard: loadDashboard, vms: loadVMs, storage: loadStorage, alerts: loadAlerts };
+  // Alert settings. A change reads the settings afresh and PUTs them
+  // whole with the one change made: the API replaces them, and someone
+  // may have changed another part since the page last drew them. The SMTP
+  // password never comes back from the API; left out of a PUT, the
+  // stored one stays.
+
+  function loadAlertSettings() {
+    return settle([api('GET', '/api/v1/alerts/settings')], ([s]) => {
+      if (s) drawAlertSettings(s);
+    });
+  }
+
+  function drawAlertSettings(s) {
+    const e = s.email;
+    const row = (name, field, value) => el('tr', {}, el('th', { scope: 'row' }, name), el('td', { 'data-field': field }, value));
+    const rows = [row('Minimum severity', 'min_severity', badge('sev', s.min_severity))];
+    if (e) {
+      rows.push(
+        row('SMTP server', 'email-server', e.server + (e.port ? ':' + e.port : ' (usual port)')),
+        row('Security', 'email-security', e.security),
+        row('User', 'email-username', e.username || 'none'),
+        row('Password', 'email-password', e.password_set ? 'stored' : 'none'),
+        row('From', 'email-from', e.from),
+        row('Recipients', 'email-to', list(e.to || [])),
+        row('CA', 'email-ca', e.ca ? 'own CA certificates' : "the system's roots"));
+    } else {
+      rows.push(row('Email', 'email', 'not sent'));
+    }
+    replaceRows($('alert-settings-table').tBodies[0], rows);
+    $('email-edit').textContent = e ? 'Change email' : 'Set up email';
+    $('email-remove').hidden = !e;
+    const snmp = s.snmp || [];
+    $('snmp-empty').hidden = snmp.length > 0;
+    replaceRows($('snmp-table').tBodies[0], snmp.map((t, i) => {
+      const key = t.host + ':' + (t.port || 162) + ' ' + t.version;
+      const id = 'snmp-' + i + '-remove';
+      return el('tr', { 'data-snmp': key },
+        el('td', { 'data-field': 'host' }, t.host),
+        el('td', { 'data-field': 'port' }, t.port || '162'),
+        el('td', { 'data-field': 'version' }, t.version),
+        el('td', { 'data-field': 'community' }, t.community),
+        el('td', { class: 'actions' }, button(id, 'Remove', { 'data-snmp': key, 'data-action': 'remove' }, () => {
+          if (confirm('Stop sending traps to ' + key + '?')) removeSNMP(id, t, key);
+        })));
+    }));
+    if (!severityFilled) {
+      $('severity-select').value = s.min_severity;
+      severityFilled = true;
+    }
+  }
+
+  // settingsBody is the settings as GET gave them, ready to PUT.
+  function settingsBody(s) {
+    const out = JSON.parse(JSON.stringify(s));
+    if (out.email) {
+      delete out.email.password_set; // the API's to say, not to be told
+      delete out.email.password;
+    }
+    return out;
+  }
+
+  function changeSettings(id, label, change, done) {
+    return busy(id, label, async () => {
+      const next = settingsBody(await api('GET', '/api/v1/alerts/settings'));
+      change(next);
+      await api('PUT', '/api/v1/alerts/settings', next);
+      return label + ': saved';
+    }, done);
+  }
+
+  function saveSeverity(ev) {
+    ev.preventDefault();
+    const sev = $('severity-select').value;
+    changeSettings('severity-submit', 'Minimum severity', (s) => { s.min_severity = sev; }, () => { severityFilled = false; });
+  }
+
+  async function openEmail() {
+    const id = 'email-edit';
+    if (pending.has(id)) return;
+    pending.add(id);
+    $(id).disabled = true;
+    let s = null;
+    try {
+      s = await api('GET', '/api/v1/alerts/settings');
+    } catch (e) {
+      fail(e, 'Email settings');
+    } finally {
+      pending.delete(id);
+      $(id).disabled = false;
+    }
+    if (!s || !session) return;
+    closeForm('email-form');
+    const e = s.email || { security: 'starttls', to: [] };
+    $('email-server').value = e.server || '';
+    $('email-port').value = e.port ? String(e.port) : '';
+    $('email-security').value = e.security || 'starttls';
+    $('email-username').value = e.username || '';
+    $('email-from').value = e.from || '';
+    $('email-to').value = (e.to || []).join('\n');
+    $('email-ca').value = e.ca || '';
+    $('email-password-state').textContent = e.password_set
+      ? 'A password is stored: leave this empty to keep it.'
+      : 'No password is stored.';
+    $('email-password-clear').disabled = !e.password_set;
+    $('email-form').hidden = false;
+    $('email-server').focus();
+  }
+
+  function saveEmail(ev) {
+    ev.preventDefault();
+    const portText = $('email-port').value.trim();
+    const email = {
+      server: $('email-server').value.trim(),
+      port: portText === '' ? 0 : Number(portText),
+      security: $('email-security').value,
+      from: $('email-from').value.trim(),
+      to: $('email-to').value.split(/[\s,;]+/).filter((a) => a !== ''),
+    };
+    const user = $('email-username').value.trim();
+    if (user) email.username = user;
+    const ca = $('email-ca').value.trim();
+    if (ca) email.ca = ca + '\n';
+    const pw = $('email-password').value;
+    if (pw !== '') email.password = pw;
+    else if ($('email-password-clear').checked) email.password = '';
+    changeSettings('email-submit', 'Email settings', (s) => {
+      if (!Number.isInteger(email.port)) throw new Invalid('the form is not complete', ['port: give a number, or nothing for the usual one']);
+      s.email = email;
+    }, () => closeForm('email-form'));
+  }
+
+  function removeEmail() {
+    if (!confirm('Stop sending alerts by email? The email settings and the stored password are removed.')) return;
+    closeForm('email-form');
+    changeSettings('email-remove', 'Email settings', (s) => { delete s.email; });
+  }
+
+  function addSNMP(ev) {
+    ev.preventDefault();
+    const portText = $('snmp-port').value.trim();
+    const t = {
+      host: $('snmp-host').value.trim(),
+      port: portText === '' ? 0 : Number(portText),
+      version: $('snmp-version').value,
+      community: $('snmp-community').value,
+    };
+    changeSettings('snmp-submit', 'SNMP receiver ' + t.host, (s) => {
+      if (!Number.isInteger(t.port)) throw new Invalid('the form is not complete', ['port: give a number, or nothing for 162']);
+      s.snmp = (s.snmp || []).concat([t]);
+    }, () => $('snmp-form').reset());
+  }
+
+  function removeSNMP(id, t, key) {
+    changeSettings(id, 'SNMP receiver ' + key, (s) => {
+      const i = (s.snmp || []).findIndex((x) => x.host === t.host && x.port === t.port && x.version === t.version && x.community === t.community);
+      if (i < 0) throw new Invalid('it is no longer set');
+      s.snmp.splice(i, 1);
+    });
+  }
+
+  // Users: administrators only, like the API's routes.
+
+  function loadUsers() {
+    return settle([api('GET', '/api/v1/users')], ([l]) => {
+      if (l) drawUsers(l.users || []);
+    });
+  }
+
+  function drawUsers(users) {
+    replaceRows($('users-table').tBodies[0], users.map((u) => {
+      const me = session && u.name === session.user;
+      return el('tr', { 'data-user': u.name },
+        el('td', { 'data-field': 'name' }, u.name, u.built_in ? el('span', { class: 'muted' }, ' (built in)') : '',
+          me ? el('span', { class: 'muted' }, ' (you)') : ''),
+        el('td', { 'data-field': 'role' }, u.role),
+        el('td', { class: 'actions' },
+          u.built_in ? '' : button('user-' + u.name + '-role', 'Change role', { 'data-user': u.name, 'data-action': 'role' }, () => openUserRole(u)),
+          button('user-' + u.name + '-password', 'Set password', { 'data-user': u.name, 'data-action': 'password' }, () => openPassword(u.name)),
+          u.built_in || me ? '' : button('user-' + u.name + '-delete', 'Delete', { 'data-user': u.name, 'data-action': 'delete' }, () => {
+            if (!confirm('Delete user ' + u.name + '? Their sessions end and they can no longer log in.')) return;
+            if ($('user-role-form').dataset.user === u.name) closeForm('user-role-form');
+            act('user-' + u.name + '-delete', 'Delete user ' + u.name, 'DELETE', '/api/v1/users/' + enc(u.name));
+          })));
+    }));
+  }
+
+  function createUser(ev) {
+    ev.preventDefault();
+    const name = $('user-create-name').value.trim();
+    const spec = { name, role: $('user-create-role').value, password: $('user-create-password').value };
+    const again = $('user-create-repeat').value;
+    busy('user-create-submit', 'Create user ' + name, async () => {
+      if (spec.password !== again) throw new Invalid('the two passwords differ; type the same one twice');
+      const u = await api('POST', '/api/v1/users', spec);
+      return 'User ' + u.name + ' (' + u.role + ') created';
+    }, () => $('user-create-form').reset());
+  }
+
+  function openUserRole(u) {
+    closeForm('user-role-form');
+    $('user-role-form').dataset.user = u.name;
+    $('user-role-title').textContent = 'Change the role of ' + u.name;
+    $('user-role-select').value = u.role;
+    $('user-role-form').hidden = false;
+    $('user-role-select').focus();
+  }
+
+  function changeUserRole(ev) {
+    ev.preventDefault();
+    const name = $('user-role-form').dataset.user;
+    if (!name) return;
+    const role = $('user-role-select').value;
+    busy('user-role-submit', 'Role of ' + name, async () => {
+      const u = await api('PUT', '/api/v1/users/' + enc(name), { role });
+      return 'User ' + u.name + ' is now ' + u.role;
+    }, () => closeForm('user-role-form'));
+  }
+
+  // The password form serves the user logged in (any role may change
+  // their own) and, from the users table, an administrator setting
+  // another's.
+  function openPassword(name) {
+    closeForm('password-form');
+    $('password-form').dataset.user = name;
+    $('password-user').value = name; // for the browser's password manager
+    $('password-title').textContent = name === session.user ? 'Change my password (' + name + ')' : 'Set the password of ' + name;
+    $('password-form').hidden = false;
+    $('password-new').focus();
+  }
+
+  function changePassword(ev) {
+    ev.preventDefault();
+    const name = $('password-form').dataset.user;
+    if (!name) return;
+    const pw = $('password-new').value;
+    const again = $('password-repeat').value;
+    busy('password-submit', 'Password of ' + name, async () => {
+      if (pw !== again) throw new Invalid('the two passwords differ; type the same one twice');
+      await api('PUT', '/api/v1/users/' + enc(name), { password: pw });
+      return 'Password of ' + name + ' changed';
+    }, () => closeForm('password-form'));
+  }
+
+  // Audit log.
+
+  function loadAudit() {
+    return settle([api('GET', '/api/v1/audit')], ([l]) => {
+      if (l) drawAudit(l.records || []);
+    });
+  }
+
+  function drawAudit(recs) {
+    $('audit-empty').hidden = recs.length > 0;
+    replaceRows($('audit-table').tBodies[0], recs.map((r) => el('tr', { 'data-status': r.status },
+      el('td', { 'data-field': 'time', class: 'nowrap' }, fmtTime(r.time)),
+      el('td', { 'data-field': 'node' }, r.node || '—'),
+      el('td', { 'data-field': 'user' }, r.user || '—'),
+      el('td', { 'data-field': 'client' }, r.client),
+      el('td', { 'data-field': 'request' }, r.method + ' ' + r.path),
+      el('td', { 'data-field': 'status' }, r.status))));
+  }
+
+  const loaders = {
+    dashboard: loadDashboard, vms: loadVMs, storage: loadStorage, alerts: loadAlerts,
+    'alert-settings': loadAlertSettings, users: loadUsers, audit: loadAudit,
+  };
 
   // Wiring.
 
@@ -600,13 +1223,34 @@
     $('message-close').addEventListener('click', clearMessage);
     $('console-close').addEventListener('click', closeConsole);
     $('alert-test').addEventListener('click', testAlert);
+    const forms = {
+      'vm-create-form': createVM, 'vm-modify-form': modifyVM, 'net-create-form': createNetwork, 'net-port-form': changeNetPort,
+      'severity-form': saveSeverity, 'email-form': saveEmail, 'snmp-form': addSNMP, 'user-create-form': createUser,
+      'user-role-form': changeUserRole, 'password-form': changePassword,
+    };
+    for (const [id, f] of Object.entries(forms)) $(id).addEventListener('submit', f);
+    for (const id of ['vm-create-form', 'vm-modify-form', 'net-create-form', 'net-port-form', 'email-form', 'user-role-form', 'password-form']) {
+      $(id.replace(/-form$/, '-cancel')).addEventListener('click', () => closeForm(id));
+    }
+    $('vm-create-open').addEventListener('click', openCreateVM);
+    $('vm-create-add-volume').addEventListener('click', () => $(addVolumeRow().id + '-name').focus());
+    $('vm-create-add-nic').addEventListener('click', () => $(addNICRow().id + '-network').focus());
+    $('net-create-open').addEventListener('click', openNetCreate);
+    $('net-port-node').addEventListener('change', () => {
+      const ports = JSON.parse($('net-port-form').dataset.ports || '{}');
+      $('net-port-port').value = ports[$('net-port-node').value] || '';
+    });
+    $('email-edit').addEventListener('click', openEmail);
+    $('email-remove').addEventListener('click', removeEmail);
+    $('password-open').addEventListener('click', () => openPassword(session.user));
     for (const t of TABS) $('tab-btn-' + t).addEventListener('click', () => selectTab(t));
-    // Arrow keys move between the tabs, as in a desktop tab strip.
+    // Arrow keys move between the tabs shown, as in a desktop tab strip.
     document.querySelector('.tabs').addEventListener('keydown', (ev) => {
-      const i = TABS.indexOf(tab);
+      const shown = TABS.filter((t) => !$('tab-btn-' + t).hidden);
+      const i = shown.indexOf(tab);
       const j = ev.key === 'ArrowRight' ? i + 1 : ev.key === 'ArrowLeft' ? i - 1 : -2;
       if (j === -2) return;
-      const next = TABS[(j + TABS.length) % TABS.length];
+      const next = shown[(j + shown.length) % shown.length];
       selectTab(next);
       $('tab-btn-' + next).focus();
       ev.preventDefault();
