@@ -162,6 +162,14 @@ func (r *rig) failoverSecondary(viaPair bool) failoverResult {
 			lastSeq, r.boot.Short(), after[0].seq, after[len(after)-1].seq)
 	}
 	logLatencies(t, before)
+	// What it printed as a secondary ran ahead of the checkpoints and was
+	// thrown away by the next one (a TCG secondary may even have oopsed
+	// there, see soak): as the primary, its console counts from the
+	// take-over.
+	if l := kernelTrouble(secBefore); l != "" {
+		t.Logf("the new primary's console as a secondary (speculative, before the take-over) shows a guest kernel failure: %q", l)
+	}
+	r.start[r.sec] += len(secBefore)
 	r.pri, r.sec = r.sec, nil
 	return failoverResult{killed, failedOver, gap, lastSeq, after, continues}
 }
