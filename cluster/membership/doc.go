@@ -63,6 +63,22 @@
 //     a second primary. Simultaneous start therefore ends with node0
 //     primary; a node that restarts while its peer runs rejoins as
 //     secondary (no flip-flop).
+//   - E3: nor does a node claim on a heartbeat that reached it within two
+//     intervals of its start or of its leaving "joining" (the only times
+//     a rank rises), unless that heartbeat says the peer is stopped. Each
+//     node claims on the other's latest heartbeat, so when they cross
+//     both may claim: the peer on one this node sent at its lower rank
+//     (two "joining": node0 claims), this node on one the peer sent
+//     before that one arrived (node1, isolated by its start timeout: "node0
+//     is only joining"). Both take the same term, one above the terms
+//     both have seen (T1), and T2 settles it only when the claims arrive:
+//     two primaries meanwhile. Latency stays below an interval, so a
+//     heartbeat that arrives two intervals after the rise was sent after
+//     the peer had every heartbeat of the lower rank, and shows its claim
+//     if it made one (a node claims only on receiving a heartbeat). A
+//     stopped peer claims nothing; when it starts, its own start holds
+//     it back. The cost: an election right after a start (or a start
+//     timeout) comes 2 to 3 intervals later.
 //
 // # Disconnected: the split-brain rules
 //

@@ -19,6 +19,9 @@ type Machine struct {
 	term        uint64
 	proposal    uint64 // highest term asked for or heard of from a witness
 	startedAt   time.Time
+	// rankedAt: this node last rose in rank, at its start or on leaving
+	// "joining"; claims wait for heartbeats sent after it (rule E3).
+	rankedAt time.Time
 
 	owned  []string // resources this node runs
 	fenced []string // resources this node stopped that nobody runs yet
@@ -58,6 +61,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		m.now = now
 	}
 	m.out = nil
+	was := m.state
 	switch e := ev.(type) {
 	case Start:
 		m.start(e)
@@ -75,6 +79,9 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	case Tick:
 	}
 	m.evaluate()
+	if m.state.rank() > was.rank() {
+		m.rankedAt = m.now
+	}
 	return m.out
 }
 

@@ -167,12 +167,12 @@ func TestFlappingHoldsBackLinkAlerts(t *testing.T) {
 
 func TestStopHandsOver(t *testing.T) {
 	m := newMachine(t, nil)
-	acts := m.Step(t0.Add(ms), Received{Link: "priv0", Heartbeat: peerHB(1, StateJoining)})
+	acts := m.Step(t0.Add(400*ms), Received{Link: "priv0", Heartbeat: peerHB(1, StateJoining)})
 	if len(all[BecomePrimary](acts)) != 1 {
 		t.Fatalf("node0 did not claim beside a joining node1: %v", acts)
 	}
-	m.Step(t0.Add(2*ms), SetResources{Owned: []string{"vm-b", "vm-a", "vm-a"}})
-	acts = m.Step(t0.Add(3*ms), Stop{})
+	m.Step(t0.Add(402*ms), SetResources{Owned: []string{"vm-b", "vm-a", "vm-a"}})
+	acts = m.Step(t0.Add(403*ms), Stop{})
 	if len(all[StepDown](acts)) != 1 {
 		t.Error("no step down")
 	}
@@ -192,6 +192,44 @@ func TestStopHandsOver(t *testing.T) {
 	if acts := m.Step(t0.Add(2*time.Second), Start{}); len(all[SendHeartbeat](acts)) != 2 || m.Status().Incarnation != 2 {
 		t.Errorf("restart: incarnation %d, actions %v", m.Status().Incarnation, acts)
 	}
+}
+
+// TestClaimWaitsAfterRise: rule E3 takes no heartbeat that arrived within
+// two intervals of this node's start or of its leaving "joining": the peer
+// may be claiming on one this node sent before.
+func TestClaimWaitsAfterRise(t *testing.T) {
+	claims := func(acts []Action) bool { return len(all[BecomePrimary](acts)) == 1 }
+	t.Run("node0 just started, node1 joining", func(t *testing.T) {
+		m := newMachine(t, nil)
+		if acts := m.Step(t0.Add(ms), Received{Link: "priv0", Heartbeat: peerHB(1, StateJoining)}); claims(acts) {
+			t.Fatalf("claimed on a heartbeat 1 ms after start: %v", acts)
+		}
+		if acts := m.Step(t0.Add(400*ms), Received{Link: "priv0", Heartbeat: peerHB(2, StateJoining)}); !claims(acts) {
+			t.Fatalf("no claim two intervals after start: %v", acts)
+		}
+	})
+	t.Run("node0 just started, node1 stopped", func(t *testing.T) {
+		m := newMachine(t, nil)
+		if acts := m.Step(t0.Add(ms), Received{Link: "priv0", Heartbeat: peerHB(1, StateStopped)}); !claims(acts) {
+			t.Fatalf("no claim beside a stopped node1: %v", acts)
+		}
+	})
+	t.Run("node1 isolated by its start timeout, node0 joining", func(t *testing.T) {
+		m := newMachine(t, func(c *Config) { c.Self = Node1 })
+		m.Step(t0.Add(time.Second), Tick{})
+		if st := m.Status().State; st != StateIsolated {
+			t.Fatalf("node1 is %s after its start timeout, want isolated", st)
+		}
+		hb := func(seq uint64) Heartbeat {
+			return Heartbeat{System: "sys-1", From: Node0, Incarnation: 1, Seq: seq, State: StateJoining}
+		}
+		if acts := m.Step(t0.Add(1040*ms), Received{Link: "priv0", Heartbeat: hb(1)}); claims(acts) {
+			t.Fatalf("claimed 40 ms after leaving joining: %v", acts)
+		}
+		if acts := m.Step(t0.Add(1400*ms), Received{Link: "priv0", Heartbeat: hb(2)}); !claims(acts) {
+			t.Fatalf("no claim two intervals after leaving joining: %v", acts)
+		}
+	})
 }
 
 func TestStaleTermIsRetriedAtOnce(t *testing.T) {

@@ -19,6 +19,7 @@ type peerView struct {
 	incarnation uint64
 	seq         uint64
 	hb          Heartbeat // latest accepted heartbeat
+	hbAt        time.Time // when hb arrived
 	lastHeard   time.Time
 	lostAt      time.Time // when it was last declared lost
 	// oldOwned are the resources of a previous incarnation: the peer
@@ -51,7 +52,7 @@ func (m *Machine) receive(linkName string, hb Heartbeat) {
 		p.oldOwned = union(p.oldOwned, p.hb.Owned, p.hb.Fenced)
 	}
 	was := p.status
-	p.incarnation, p.seq, p.hb, p.status = hb.Incarnation, hb.Seq, hb, peerVisible
+	p.incarnation, p.seq, p.hb, p.hbAt, p.status = hb.Incarnation, hb.Seq, hb, m.now, peerVisible
 	if restarted || was != peerVisible {
 		m.emit(PeerJoined{Incarnation: hb.Incarnation, Restarted: restarted})
 		if was == peerLost || restarted {
@@ -109,7 +110,7 @@ func (m *Machine) connected() bool {
 	return m.peer.status == peerVisible && !m.peer.hb.PeerLost
 }
 
-// connectedRules run while both nodes see each other (rules T2, E1, E2, R1–R3, S1).
+// connectedRules run while both nodes see each other (rules T2, E1–E3, R1–R3, S1).
 func (m *Machine) connectedRules() {
 	hb := m.peer.hb
 	if m.state == StatePrimary && hb.State == StatePrimary && peerWins(hb.Term, hb.From, m.term) {
@@ -145,10 +146,19 @@ func (m *Machine) connectedRules() {
 	m.peer.oldOwned = minus(m.peer.oldOwned, running)
 }
 
-// mayClaim: neither node is primary; who takes the system (rule E2)?
+// mayClaim: neither node is primary; who takes the system (rules E2, E3)?
 func (m *Machine) mayClaim(hb Heartbeat) bool {
 	if len(m.wit) == 0 && m.cfg.Self == Node1 && hb.State == StateStopped {
 		return false // W0: without a witness node1 is never primary without node0 running
+	}
+	if hb.State != StateStopped && m.peer.hbAt.Before(m.rankedAt.Add(2*m.cfg.HeartbeatInterval)) {
+		// Rule E3: a heartbeat this node sent at its lower rank may still be
+		// on its way, or just in, and the peer claims on it while we claim
+		// on this one, sent before it: each sees the other below itself.
+		// One that arrives two intervals after the rise was sent after the
+		// peer had all of them, and would show its claim. A stopped peer
+		// claims nothing; when it starts, its own start holds it back.
+		return false
 	}
 	mine, his := m.state.rank(), hb.State.rank()
 	return mine > his || mine == his && m.cfg.Self == Node0

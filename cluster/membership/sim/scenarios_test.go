@@ -15,7 +15,7 @@ import (
 // node0 dies, and runs node0's resources at most 4.2 s after.
 
 func TestScenarios(t *testing.T) {
-	for _, sc := range slices.Concat(nodeScenarios(), linkScenarios(), witnessScenarios()) {
+	for _, sc := range slices.Concat(nodeScenarios(), linkScenarios(), witnessScenarios(), claimScenarios()) {
 		t.Run(sc.name, func(t *testing.T) { sc.run(t) })
 	}
 }
