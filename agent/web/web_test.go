@@ -10,8 +10,10 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -1007,6 +1009,150 @@ func TestConsoleFormsInBrowser(t *testing.T) {
 	}
 	if n := b.eval(`String(document.querySelectorAll('button[data-user="admin"][data-action="delete"], button[data-user="admin"][data-action="role"]').length)`); n != "0" {
 		t.Fatalf("the built-in admin offers %s delete or role buttons", n)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.exceptions) > 0 {
+		t.Fatalf("the page threw: %q", b.exceptions)
+	}
+}
+
+// TestConsoleStorageAndVCDsInBrowser drives the storage group form
+// (create, refused, extend with erase) and the virtual CDs (upload of a
+// file chosen in the page, refused upload, delete), checking what
+// reached the fake backend.
+func TestConsoleStorageAndVCDsInBrowser(t *testing.T) {
+	if os.Getenv("LOCKSTEP_NETWORK_TESTS") != "1" {
+		t.Skip("set LOCKSTEP_NETWORK_TESTS=1 to test the console in headless Chromium")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	s := start(t, nil)
+	fake := s.backend
+	var free map[string][]string // each fake node's disks in no group
+	fake.Edit(func(b *apitest.Backend) {
+		free = map[string][]string{}
+		for node, ds := range b.Disks {
+			for id, d := range ds {
+				if d.Found == "" {
+					free[node] = append(free[node], id)
+				}
+			}
+		}
+	})
+	if len(free["node0"]) != 1 || len(free["node1"]) != 1 {
+		t.Fatalf("the fake's blank disks %q, want one a node", free)
+	}
+	const used1 = "wwn:naa.5002538e4a1b9f00" // node1's disk with a file system
+	b := newBrowser(t, ctx)
+	b.do("opening the console", chromedp.Navigate(s.url+"/"))
+	b.login("admin", apitest.Password)
+	b.click("#tab-btn-storage")
+	b.waitVisible(`tr[data-group="sg0"]`)
+
+	// Refused: node1's disk is not blank; the reason is shown.
+	b.click("#storage-create-open")
+	b.waitVisible("#storage-disks-node1")
+	b.fill("#storage-name", "bulk")
+	b.fill("#storage-disks-node0", free["node0"][0])
+	b.fill("#storage-disks-node1", used1)
+	b.click("#storage-submit")
+	waitCall(t, fake, "storage create bulk")
+	if r := b.reasons("Create storage group bulk: refused"); len(r) != 1 ||
+		!strings.HasPrefix(r[0], `node1: disk "`+used1+`" (/dev/sde) is not blank: ext4 file system`) {
+		t.Fatalf("reasons shown %q", r)
+	}
+
+	// Created from the blank disks.
+	b.fill("#storage-disks-node1", free["node1"][0])
+	b.click("#storage-submit")
+	waitCalls(t, fake, "storage create bulk", 2)
+	b.waitExact(`tr[data-group="bulk"] [data-field="size"]`, "1.7 TiB")
+	b.waitText("#notice", "Storage group bulk created")
+	b.wait("the storage form to close", `document.getElementById('storage-form').hidden && document.getElementById('message').hidden`)
+	var st api.StorageList
+	s.getJSON("/api/v1/storage", &st)
+	i := slices.IndexFunc(st.Groups, func(g api.StorageGroup) bool { return g.Name == "bulk" })
+	if i < 0 || !slices.Equal(st.Groups[i].Nodes["node0"].Devices, []string{"/dev/sdd"}) || !slices.Equal(st.Groups[i].Nodes["node1"].Devices, []string{"/dev/sdd"}) {
+		t.Fatalf("storage groups after the create %+v", st.Groups)
+	}
+
+	// Extended with the disks that are not blank, erased once confirmed.
+	b.click(`button[data-group="bulk"][data-action="extend"]`)
+	b.waitText("#storage-title", "Add disks to storage group bulk")
+	b.waitVisible("#storage-disks-node1")
+	if b.eval(`String(document.getElementById('storage-name').closest('[hidden]') !== null)`) != "true" {
+		t.Fatal("the extend form shows the name field")
+	}
+	b.fill("#storage-disks-node0", "wwn:naa.5002538e4a1b2c3d")
+	b.fill("#storage-disks-node1", used1)
+	b.click("#storage-erase")
+	b.click("#storage-submit")
+	waitCall(t, fake, "storage extend bulk")
+	b.waitText("#notice", "Storage group bulk now")
+	b.waitText(`tr[data-group="bulk"]`, "/dev/sdd, /dev/sde")
+	if d := b.dialogLog(); len(d) != 1 || !strings.Contains(d[0], "Erase") {
+		t.Fatalf("dialogs %q, want one asking before erasing", d)
+	}
+	s.getJSON("/api/v1/storage", &st)
+	i = slices.IndexFunc(st.Groups, func(g api.StorageGroup) bool { return g.Name == "bulk" })
+	if i < 0 || len(st.Groups[i].Nodes["node0"].Devices) != 2 || len(st.Groups[i].Nodes["node1"].Devices) != 2 {
+		t.Fatalf("storage groups after the extend %+v", st.Groups)
+	}
+	fake.Edit(func(b *apitest.Backend) {
+		if n := len(b.Disks["node0"]) + len(b.Disks["node1"]); n != 0 {
+			t.Errorf("the fake has %d disks in no group, want 0", n)
+		}
+	})
+
+	// A VCD uploaded from a file chosen in the page.
+	iso := bytes.Repeat([]byte("LOCKSTEP-ISO."), 300) // 3900 bytes
+	file := filepath.Join(t.TempDir(), "tools.iso")
+	if err := os.WriteFile(file, iso, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.waitExact(`tr[data-vcd="debian-13.iso"] [data-field="size"]`, "783.0 MiB")
+	b.do("choosing the ISO", chromedp.SetUploadFiles(chromedp.CSS("#vcd-file"), []string{file}))
+
+	// Refused: a name the system does not take.
+	b.fill("#vcd-name", "bad name")
+	b.click("#vcd-submit")
+	waitCall(t, fake, "vcd put bad name")
+	if r := b.reasons("Upload virtual CD bad name: refused"); len(r) != 1 || !strings.HasPrefix(r[0], `VCD name "bad name": use up to 128`) {
+		t.Fatalf("reasons shown %q", r)
+	}
+
+	// Named after the file when no name is given.
+	b.fill("#vcd-name", "")
+	b.click("#vcd-submit")
+	waitCall(t, fake, "vcd put tools.iso")
+	b.waitExact(`tr[data-vcd="tools.iso"] [data-field="size"]`, "3.8 KiB")
+	b.waitText("#notice", "Virtual CD tools.iso uploaded")
+	sum := sha256.Sum256(iso)
+	b.waitExact(`tr[data-vcd="tools.iso"] [data-field="sha256"]`, hex.EncodeToString(sum[:]))
+	if got := b.eval(`document.querySelector('tr[data-vcd="tools.iso"] [data-field="size"]').dataset.bytes`); got != "3900" {
+		t.Fatalf("size shown %s bytes, want 3900", got)
+	}
+	if b.eval(`String(document.getElementById('vcd-progress').hidden && document.getElementById('vcd-file').value === '')`) != "true" {
+		t.Fatal("the upload form was not reset")
+	}
+	var cds api.VCDList
+	s.getJSON("/api/v1/vcds", &cds)
+	if i := slices.IndexFunc(cds.VCDs, func(v api.VCD) bool { return v.Name == "tools.iso" }); i < 0 || cds.VCDs[i].SizeBytes != 3900 {
+		t.Fatalf("VCDs after the upload %+v", cds.VCDs)
+	}
+
+	// Deleted, once confirmed.
+	b.click(`button[data-vcd="tools.iso"][data-action="delete"]`)
+	waitCall(t, fake, "vcd delete tools.iso")
+	b.waitGone(`tr[data-vcd="tools.iso"]`)
+	if d := b.dialogLog(); len(d) != 2 || !strings.Contains(d[1], "Delete virtual CD tools.iso") {
+		t.Fatalf("dialogs %q, want the second asking before deleting tools.iso", d)
+	}
+	s.getJSON("/api/v1/vcds", &cds)
+	if len(cds.VCDs) != 1 || cds.VCDs[0].Name != "debian-13.iso" {
+		t.Fatalf("VCDs after the delete %+v", cds.VCDs)
 	}
 
 	b.mu.Lock()

@@ -217,6 +217,7 @@
     clearTimeout(timer);
     seq++;
     pending.clear();
+    if (upload) upload.abort();
     clearViews();
     setAdmin(null);
     showLogin();
@@ -573,6 +574,7 @@
     $('vm-create-volumes').replaceChildren();
     $('vm-create-nics').replaceChildren();
     for (const r of document.querySelectorAll('#net-create-grid [data-port-node]')) r.remove();
+    for (const r of document.querySelectorAll('#storage-grid [data-disk-node]')) r.remove();
     severityFilled = false;
   }
 
@@ -785,9 +787,10 @@
   // Storage and networks.
 
   function loadStorage() {
-    return settle([api('GET', '/api/v1/storage'), api('GET', '/api/v1/networks')], ([st, nets]) => {
+    return settle([api('GET', '/api/v1/storage'), api('GET', '/api/v1/networks'), api('GET', '/api/v1/vcds')], ([st, nets, cds]) => {
       if (st) drawStorage(st.groups || []);
       if (nets) drawNetworks(nets.networks || []);
+      if (cds) drawVCDs(cds.vcds || []);
     });
   }
 
@@ -802,7 +805,160 @@
       el('td', {}, list(byKey(g.nodes).map((n) => {
         const s = g.nodes[n];
         return n + ': ' + (s.devices || []).join(', ') + ' — ' + fmtBytes(s.size_bytes) + ', ' + fmtBytes(s.free_bytes) + ' free';
-      }))))));
+      }))),
+      el('td', { class: 'actions' },
+        button('storage-' + g.name + '-extend', 'Add disks', { 'data-group': g.name, 'data-action': 'extend' }, () => openStorage(g.name))))));
+  }
+
+  // openStorage opens the storage group form: to create a group, or with
+  // group to add disks to that one. The API lists no disks outside the
+  // groups, so each node's disk ids are typed, one a line.
+  async function openStorage(group) {
+    const f = $('storage-form');
+    const id = group ? 'storage-' + group + '-extend' : 'storage-create-open';
+    if (pending.has(id)) return;
+    pending.add(id);
+    if ($(id)) $(id).disabled = true;
+    let nodes = [];
+    let err = null;
+    try {
+      nodes = (await api('GET', '/api/v1/nodes')).nodes || [];
+    } catch (e) {
+      err = e;
+    } finally {
+      pending.delete(id);
+      if ($(id)) $(id).disabled = false;
+    }
+    if (!session) return;
+    closeForm('storage-form');
+    for (const r of document.querySelectorAll('#storage-grid [data-disk-node]')) r.remove();
+    if (group) f.dataset.group = group;
+    $('storage-title').textContent = group ? 'Add disks to storage group ' + group : 'Create storage group';
+    $('storage-submit').textContent = group ? 'Add disks' : 'Create storage group';
+    $('storage-name').hidden = !!group;
+    $('storage-name').required = !group;
+    $('storage-name-label').hidden = !!group;
+    for (const n of nodes) {
+      const did = 'storage-disks-' + n.id;
+      $('storage-grid').append(
+        el('label', { for: did, 'data-disk-node': n.id }, 'Disks of ' + n.id + (n.hostname ? ' (' + n.hostname + ')' : '')),
+        el('textarea', { id: did, 'data-disk-node': n.id, rows: 2, required: true, placeholder: 'serial:S5GXNF0R100001, one a line' }));
+    }
+    f.hidden = false;
+    if (err) fail(err, (group ? 'Add disks to ' + group : 'Create storage group') + ': the nodes are not known');
+    (group ? f.querySelector('textarea') || $('storage-submit') : $('storage-name')).focus();
+  }
+
+  function saveStorage(ev) {
+    ev.preventDefault();
+    const group = $('storage-form').dataset.group || '';
+    const disks = {};
+    for (const t of document.querySelectorAll('#storage-grid textarea[data-disk-node]')) {
+      disks[t.dataset.diskNode] = t.value.split(/[\s,]+/).filter((d) => d !== '');
+    }
+    const erase = $('storage-erase').checked;
+    const spec = { disks };
+    if (erase) spec.erase = true;
+    if (group) {
+      busy('storage-submit', 'Add disks to storage group ' + group, async () => {
+        if (erase && !confirm('Erase what is on the disks given, on both nodes? Their data is lost.')) throw new Invalid('not sent: the erase was not confirmed');
+        const g = await api('POST', '/api/v1/storage/' + enc(group) + '/disks', spec);
+        return 'Storage group ' + g.name + ' now ' + fmtBytes(g.size_bytes);
+      }, () => closeForm('storage-form'));
+      return;
+    }
+    spec.name = $('storage-name').value.trim();
+    busy('storage-submit', 'Create storage group ' + spec.name, async () => {
+      if (erase && !confirm('Erase what is on the disks given, on both nodes? Their data is lost.')) throw new Invalid('not sent: the erase was not confirmed');
+      const g = await api('POST', '/api/v1/storage', spec);
+      return 'Storage group ' + g.name + ' created (' + fmtBytes(g.size_bytes) + ')';
+    }, () => closeForm('storage-form'));
+  }
+
+  // Virtual CDs.
+
+  function drawVCDs(cds) {
+    $('vcds-empty').hidden = cds.length > 0;
+    replaceRows($('vcds-table').tBodies[0], cds.map((v) => el('tr', { 'data-vcd': v.name },
+      el('td', { 'data-field': 'name' }, v.name),
+      el('td', { 'data-field': 'size', 'data-bytes': v.size_bytes, title: v.size_bytes + ' bytes' }, fmtBytes(v.size_bytes)),
+      el('td', { 'data-field': 'sha256', class: 'mono' }, v.sha256 || ''),
+      el('td', { 'data-field': 'nodes' }, (v.nodes || []).length ? v.nodes.join(', ') : '—'),
+      el('td', { class: 'actions' },
+        button('vcd-' + v.name + '-delete', 'Delete', { 'data-vcd': v.name, 'data-action': 'delete' }, () => {
+          if (!confirm('Delete virtual CD ' + v.name + ' from both nodes?')) return;
+          act('vcd-' + v.name + '-delete', 'Delete virtual CD ' + v.name, 'DELETE', '/api/v1/vcds/' + enc(v.name));
+        })))));
+  }
+
+  let upload = null; // the XMLHttpRequest of the upload going on
+
+  // putFile sends file as the raw body of PUT path, reporting progress;
+  // it resolves to the decoded answer or rejects with an APIError, like
+  // api. fetch cannot report upload progress, so this is XMLHttpRequest.
+  function putFile(path, file, progress) {
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      upload = x;
+      x.open('PUT', path);
+      x.setRequestHeader('Accept', 'application/json, text/plain');
+      if (session) x.setRequestHeader('Authorization', 'Bearer ' + session.token);
+      x.setRequestHeader('Content-Type', 'application/octet-stream');
+      x.withCredentials = false;
+      x.upload.addEventListener('progress', (e) => progress(e.loaded, e.lengthComputable ? e.total : file.size));
+      x.addEventListener('load', () => {
+        const type = x.getResponseHeader('Content-Type') || '';
+        let body = null;
+        try {
+          body = type.startsWith('application/json') ? JSON.parse(x.responseText) : x.responseText;
+        } catch {
+          body = null;
+        }
+        if (x.status >= 200 && x.status < 300) {
+          resolve(body);
+          return;
+        }
+        let msg = x.status + ' ' + x.statusText;
+        if (body && typeof body === 'object') {
+          reject(new APIError(x.status, body.code || '', body.error || msg, Array.isArray(body.reasons) ? body.reasons : []));
+        } else {
+          reject(new APIError(x.status, '', (typeof body === 'string' && body.trim()) || msg));
+        }
+      });
+      x.addEventListener('error', () => reject(new APIError(0, 'network', 'the system did not answer')));
+      x.addEventListener('abort', () => reject(new APIError(0, 'aborted', 'the upload was stopped')));
+      x.send(file);
+    });
+  }
+
+  function showProgress(text, done, total) {
+    $('vcd-progress').hidden = !text;
+    $('vcd-progress').value = total > 0 ? Math.floor((done / total) * 100) : 0;
+    $('vcd-progress-text').textContent = text;
+  }
+
+  function uploadVCD(ev) {
+    ev.preventDefault();
+    const file = $('vcd-file').files[0];
+    const name = $('vcd-name').value.trim() || (file ? file.name : '');
+    busy('vcd-submit', 'Upload virtual CD ' + name, async () => {
+      if (!file) throw new Invalid('the form is not complete', ['choose an ISO file']);
+      if (file.size === 0) throw new Invalid('the file is empty', ['choose an ISO image']);
+      $('vcd-abort').hidden = false;
+      showProgress('Uploading… 0%', 0, file.size);
+      try {
+        const v = await putFile('/api/v1/vcds/' + enc(name), file, (done, total) => {
+          lastActivity = Date.now(); // an upload is activity: no idle logout under it
+          const pct = total > 0 ? Math.floor((done / total) * 100) : 0;
+          showProgress(done >= total ? 'Uploaded; the system is copying it to both nodes…' : 'Uploading… ' + pct + '% (' + fmtBytes(done) + ' of ' + fmtBytes(total) + ')', done, total);
+        });
+        return 'Virtual CD ' + v.name + ' uploaded (' + fmtBytes(v.size_bytes) + ')';
+      } finally {
+        upload = null;
+        $('vcd-abort').hidden = true;
+        showProgress('', 0, 0);
+      }
+    }, () => $('vcd-form').reset());
   }
 
   function drawNetworks(nets) {
@@ -1226,16 +1382,20 @@
     const forms = {
       'vm-create-form': createVM, 'vm-modify-form': modifyVM, 'net-create-form': createNetwork, 'net-port-form': changeNetPort,
       'severity-form': saveSeverity, 'email-form': saveEmail, 'snmp-form': addSNMP, 'user-create-form': createUser,
-      'user-role-form': changeUserRole, 'password-form': changePassword,
+      'user-role-form': changeUserRole, 'password-form': changePassword, 'storage-form': saveStorage, 'vcd-form': uploadVCD,
     };
     for (const [id, f] of Object.entries(forms)) $(id).addEventListener('submit', f);
-    for (const id of ['vm-create-form', 'vm-modify-form', 'net-create-form', 'net-port-form', 'email-form', 'user-role-form', 'password-form']) {
+    for (const id of ['vm-create-form', 'vm-modify-form', 'net-create-form', 'net-port-form', 'email-form', 'user-role-form', 'password-form', 'storage-form']) {
       $(id.replace(/-form$/, '-cancel')).addEventListener('click', () => closeForm(id));
     }
     $('vm-create-open').addEventListener('click', openCreateVM);
     $('vm-create-add-volume').addEventListener('click', () => $(addVolumeRow().id + '-name').focus());
     $('vm-create-add-nic').addEventListener('click', () => $(addNICRow().id + '-network').focus());
     $('net-create-open').addEventListener('click', openNetCreate);
+    $('storage-create-open').addEventListener('click', () => openStorage(''));
+    $('vcd-abort').addEventListener('click', () => {
+      if (upload && confirm('Stop the upload?')) upload.abort();
+    });
     $('net-port-node').addEventListener('change', () => {
       const ports = JSON.parse($('net-port-form').dataset.ports || '{}');
       $('net-port-port').value = ports[$('net-port-node').value] || '';
