@@ -120,11 +120,7 @@ func ftConsole(t *testing.T, l *Lab, when string, timeout time.Duration, check f
 	}
 	// What the verdict needs to be understood: the console's end (the
 	// kernel's complaints too) and the VM as the API shows it.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tail, _ := l.CLI(ctx, "", "vm", "console", ftVM, "--bytes", "3000")
-	info, _ := l.CLI(ctx, "", "vm", "info", ftVM)
-	t.Fatalf("%s: the FT VM's console: %s\n--- its end:\n%s\n--- vm info:\n%s", when, why, tail, info)
+	t.Fatalf("%s: the FT VM's console: %s\n--- its end:\n%s\n--- vm info:\n%s", when, why, consoleEnd(l, ftVM, 3000), vmInfo(l, ftVM))
 	return nil
 }
 

@@ -92,6 +92,29 @@ func guestConsole(l *Lab, name string) (*seqlog.Console, error) {
 	return seqlog.ParseConsole(out), nil
 }
 
+// consoleEnd is the last n bytes of a VM's console as the API gives it,
+// for a failure's message: what the guest printed says why it stalled.
+func consoleEnd(l *Lab, name string, n int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := l.CLI(ctx, "", "vm", "console", name, "--bytes", fmt.Sprint(n))
+	if err != nil {
+		return fmt.Sprintf("(vm console: %v: %s)", err, out)
+	}
+	return string(out)
+}
+
+// vmInfo is `vm info` of a VM, for a failure's message.
+func vmInfo(l *Lab, name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := l.CLI(ctx, "", "vm", "info", name)
+	if err != nil {
+		return fmt.Sprintf("(vm info: %v: %s)", err, out)
+	}
+	return string(out)
+}
+
 // startHAVM makes the business network on the biz segment, uploads the
 // test guest (its address on that network in its boot command line),
 // creates the HA VM on node0 with a NIC there and waits until its guest
@@ -130,7 +153,8 @@ func startHAVM(t *testing.T, l *Lab, logf func(string, ...any)) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the HA VM's guest acknowledged no 10 writes in 5 minutes (%v): %+v", err, c)
+			t.Fatalf("the HA VM's guest acknowledged no 10 writes in 5 minutes (%v); its console ends:\n%s\nvm info:\n%s",
+				err, consoleEnd(l, haVM, 4000), vmInfo(l, haVM))
 		}
 	}
 	b := c.Current()
