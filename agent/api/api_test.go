@@ -3,14 +3,11 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +44,6 @@ type env struct {
 // elsewhere) and returns a client that trusts the test CA.
 func start(t *testing.T, mod func(*api.Options)) *env {
 	t.Helper()
-	p := apitest.NewPKI(t)
 	e := &env{t: t, clock: &clock{t: apitest.T0}, backend: apitest.NewBackend()}
 	o := api.Options{Backend: e.backend, Verify: apitest.Verify, Now: e.clock.Now}
 	if mod != nil {
@@ -57,14 +53,7 @@ func start(t *testing.T, mod func(*api.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(s)
-	ts.TLS = p.ServerTLS()
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	roots := x509.NewCertPool()
-	roots.AddCert(p.CA)
-	e.url = ts.URL
-	e.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	e.url, e.client = apitest.ServeTLS(t, s)
 	return e
 }
 

@@ -11,14 +11,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +46,6 @@ type server struct {
 
 func start(t *testing.T, mod func(*api.Options)) *server {
 	t.Helper()
-	p := apitest.NewPKI(t)
 	b := apitest.NewBackend()
 	o := api.Options{Backend: b, Verify: b.VerifyUser, Role: b.Role, Audit: b.Record}
 	if mod != nil {
@@ -59,14 +55,8 @@ func start(t *testing.T, mod func(*api.Options)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(s)
-	ts.TLS = p.ServerTLS()
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	roots := x509.NewCertPool()
-	roots.AddCert(p.CA)
-	return &server{t: t, url: ts.URL, backend: b,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
+	url, client := apitest.ServeTLS(t, s)
+	return &server{t: t, url: url, backend: b, client: client}
 }
 
 // do sends a request with auth as the Authorization header ("" none)

@@ -16,6 +16,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -266,3 +268,18 @@ const Password = "correct horse"
 
 // Verify accepts admin with Password.
 func Verify(user, password string) bool { return user == "admin" && password == Password }
+
+// ServeTLS serves h over TLS on 127.0.0.1 (httptest never listens
+// elsewhere) with a new test PKI until the test ends, and returns its URL
+// and a client that trusts the PKI's CA.
+func ServeTLS(t testing.TB, h http.Handler) (string, *http.Client) {
+	t.Helper()
+	p := NewPKI(t)
+	ts := httptest.NewUnstartedServer(h)
+	ts.TLS = p.ServerTLS()
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(p.CA)
+	return ts.URL, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+}

@@ -399,23 +399,35 @@
   // disabled while run goes, shows the notice run returns or its error,
   // calls done once it worked, and refreshes.
   async function busy(id, label, run, done) {
-    if (pending.has(id)) return;
+    let ok = false;
+    const ran = await locked(id, async () => {
+      clearMessage();
+      notice('');
+      try {
+        notice(await run());
+        ok = true;
+      } catch (e) {
+        fail(e, label);
+      }
+    });
+    if (!ran) return;
+    if (ok && done && session) done();
+    await refresh();
+  }
+
+  // locked runs fn with button id disabled, one run at a time (a second
+  // click while it goes does nothing); it resolves to whether fn ran.
+  async function locked(id, fn) {
+    if (pending.has(id)) return false;
     pending.add(id);
     if ($(id)) $(id).disabled = true;
-    clearMessage();
-    notice('');
-    let ok = false;
     try {
-      notice(await run());
-      ok = true;
-    } catch (e) {
-      fail(e, label);
+      await fn();
     } finally {
       pending.delete(id);
       if ($(id)) $(id).disabled = false;
     }
-    if (ok && done && session) done();
-    await refresh();
+    return true;
   }
 
   // act runs one API call from a button.
@@ -616,15 +628,12 @@
       $('vm-create-name').focus();
       return;
     }
-    const id = 'vm-create-open';
-    if (pending.has(id)) return;
-    pending.add(id);
-    $(id).disabled = true;
-    const res = await Promise.allSettled([api('GET', '/api/v1/storage'), api('GET', '/api/v1/networks'),
-      api('GET', '/api/v1/vcds'), api('GET', '/api/v1/nodes')]);
-    pending.delete(id);
-    $(id).disabled = false;
-    if (!session) return;
+    let res;
+    const ran = await locked('vm-create-open', async () => {
+      res = await Promise.allSettled([api('GET', '/api/v1/storage'), api('GET', '/api/v1/networks'),
+        api('GET', '/api/v1/vcds'), api('GET', '/api/v1/nodes')]);
+    });
+    if (!ran || !session) return;
     const [st, nets, cds, nodes] = res.map((r) => (r.status === 'fulfilled' ? r.value : null));
     choices = {
       groups: st ? st.groups || [] : [],
@@ -815,21 +824,16 @@
   // groups, so each node's disk ids are typed, one a line.
   async function openStorage(group) {
     const f = $('storage-form');
-    const id = group ? 'storage-' + group + '-extend' : 'storage-create-open';
-    if (pending.has(id)) return;
-    pending.add(id);
-    if ($(id)) $(id).disabled = true;
     let nodes = [];
     let err = null;
-    try {
-      nodes = (await api('GET', '/api/v1/nodes')).nodes || [];
-    } catch (e) {
-      err = e;
-    } finally {
-      pending.delete(id);
-      if ($(id)) $(id).disabled = false;
-    }
-    if (!session) return;
+    const ran = await locked(group ? 'storage-' + group + '-extend' : 'storage-create-open', async () => {
+      try {
+        nodes = (await api('GET', '/api/v1/nodes')).nodes || [];
+      } catch (e) {
+        err = e;
+      }
+    });
+    if (!ran || !session) return;
     closeForm('storage-form');
     for (const r of document.querySelectorAll('#storage-grid [data-disk-node]')) r.remove();
     if (group) f.dataset.group = group;
@@ -986,21 +990,16 @@
       $('net-create-name').focus();
       return;
     }
-    const id = 'net-create-open';
-    if (pending.has(id)) return;
-    pending.add(id);
-    $(id).disabled = true;
     let nodes = [];
     let err = null;
-    try {
-      nodes = (await api('GET', '/api/v1/nodes')).nodes || [];
-    } catch (e) {
-      err = e;
-    } finally {
-      pending.delete(id);
-      $(id).disabled = false;
-    }
-    if (!session) return;
+    const ran = await locked('net-create-open', async () => {
+      try {
+        nodes = (await api('GET', '/api/v1/nodes')).nodes || [];
+      } catch (e) {
+        err = e;
+      }
+    });
+    if (!ran || !session) return;
     closeForm('net-create-form');
     for (const r of document.querySelectorAll('#net-create-grid [data-port-node]')) r.remove();
     for (const n of nodes) {
@@ -1079,27 +1078,22 @@
   }
 
   async function testAlert() {
-    const id = 'alert-test';
-    if (pending.has(id)) return;
-    pending.add(id);
-    $(id).disabled = true;
-    clearMessage();
-    notice('');
-    $('alert-test-result').hidden = true;
-    try {
-      const r = await api('POST', '/api/v1/alerts/test');
-      const ds = r.deliveries || [];
-      $('alert-test-deliveries').replaceChildren(...(ds.length ? ds.map((d) => el('li', {}, delivery(d))) : [el('li', {}, 'no target')]));
-      $('alert-test-result').hidden = false;
-      const bad = ds.filter((d) => !d.ok).length;
-      notice('Test alert ' + plural(ds.length - bad, 'target') + ' reached' + (bad ? ', ' + bad + ' failed' : ''));
-    } catch (e) {
-      fail(e, 'Test alert');
-    } finally {
-      pending.delete(id);
-      $(id).disabled = false;
-    }
-    await refresh();
+    const ran = await locked('alert-test', async () => {
+      clearMessage();
+      notice('');
+      $('alert-test-result').hidden = true;
+      try {
+        const r = await api('POST', '/api/v1/alerts/test');
+        const ds = r.deliveries || [];
+        $('alert-test-deliveries').replaceChildren(...(ds.length ? ds.map((d) => el('li', {}, delivery(d))) : [el('li', {}, 'no target')]));
+        $('alert-test-result').hidden = false;
+        const bad = ds.filter((d) => !d.ok).length;
+        notice('Test alert ' + plural(ds.length - bad, 'target') + ' reached' + (bad ? ', ' + bad + ' failed' : ''));
+      } catch (e) {
+        fail(e, 'Test alert');
+      }
+    });
+    if (ran) await refresh();
   }
 
   const plural = (n, what) => n + ' ' + what + (n === 1 ? '' : 's');
@@ -1181,19 +1175,14 @@
   }
 
   async function openEmail() {
-    const id = 'email-edit';
-    if (pending.has(id)) return;
-    pending.add(id);
-    $(id).disabled = true;
     let s = null;
-    try {
-      s = await api('GET', '/api/v1/alerts/settings');
-    } catch (e) {
-      fail(e, 'Email settings');
-    } finally {
-      pending.delete(id);
-      $(id).disabled = false;
-    }
+    await locked('email-edit', async () => {
+      try {
+        s = await api('GET', '/api/v1/alerts/settings');
+      } catch (e) {
+        fail(e, 'Email settings');
+      }
+    });
     if (!s || !session) return;
     closeForm('email-form');
     const e = s.email || { security: 'starttls', to: [] };
