@@ -158,14 +158,7 @@ func (l *alertLog) index(id int64) int {
 // earlier one when the file is read back.
 func (l *alertLog) write(al api.Alert) {
 	b, _ := json.Marshal(al)
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err == nil {
-		_, err = f.Write(append(b, '\n'))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := appendLine(l.path, b); err != nil {
 		l.logf("alert history: %v", err)
 	}
 }
